@@ -1,0 +1,189 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDemoConfigLoads(t *testing.T) {
+	cfg, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Demo || cfg.DNS.Listen[0] != "127.0.0.1:5353" || cfg.Admin.Listen != "127.0.0.1:9090" {
+		t.Fatalf("unexpected demo listeners: %+v %+v", cfg.DNS.Listen, cfg.Admin)
+	}
+	www := cfg.Services["www"]
+	if www.Name != "www.ecommerce.example.com." || www.Zone != "ecommerce.example.com." {
+		t.Fatalf("www service name/zone = %q/%q", www.Name, www.Zone)
+	}
+	if got := strings.Join(www.Regions, ","); got != "east,west" {
+		t.Fatalf("www regions = %s", got)
+	}
+	z := cfg.Zones[0]
+	if z.SOA.MName != "ns1.ecommerce.example.com." || z.SOA.Minimum != 60 {
+		t.Fatalf("SOA defaults: %+v", z.SOA)
+	}
+	if cfg.Proxy == nil || cfg.Proxy.LocalRegion != "east" {
+		t.Fatalf("proxy: %+v", cfg.Proxy)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse("min.yaml", []byte(`
+regions: {east: {}}
+pools:
+  p:
+    endpoints: [{region: east, address: 192.0.2.1}]
+services:
+  www: {pool: p}
+zones:
+  - name: Example.COM
+    ns: [ns1.example.com.]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DNS.UDPSize != DefaultUDPSize || cfg.DNS.Listen[0] != DefaultDNSListen {
+		t.Fatalf("dns defaults: %+v", cfg.DNS)
+	}
+	ch := cfg.Pools["p"].Check
+	if ch.Rise != DefaultCheckRise || ch.Fall != DefaultCheckFall || ch.Interval != DefaultCheckInterval || ch.ExpectStatus[0] != "2xx" {
+		t.Fatalf("check defaults: %+v", ch)
+	}
+	ep := cfg.Pools["p"].Endpoints[0]
+	if ep.Name != "east-1" || ep.Port != 80 || ep.Weight != 1 {
+		t.Fatalf("endpoint defaults: %+v", ep)
+	}
+	if cfg.Zones[0].Name != "example.com." || cfg.Services["www"].Name != "www.example.com." {
+		t.Fatalf("names not canonical: %s %s", cfg.Zones[0].Name, cfg.Services["www"].Name)
+	}
+	if cfg.Services["www"].DegradedTTL != DefaultServiceTTL/2 {
+		t.Fatalf("degraded ttl %d", cfg.Services["www"].DegradedTTL)
+	}
+}
+
+func errorsOf(t *testing.T, err error) []Error {
+	t.Helper()
+	var ce *Errors
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *Errors, got %T %v", err, err)
+	}
+	return ce.List
+}
+
+func TestThreeMistakesAllReported(t *testing.T) {
+	text := `regions:
+  east: {latitude: 39, longitude: -77}
+pools:
+  storefront:
+    endpoints:
+      - {region: east, address: 10.0.0.300}
+services:
+  www:
+    pool: storefrnt
+zones:
+  - name: example.com
+    ns: [ns1]
+    records:
+      - "www2 IN A not-an-ip"
+    colour: blue
+`
+	_, err := Parse("gslb.yaml", []byte(text))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	list := errorsOf(t, err)
+	want := []string{
+		`gslb.yaml:6: pools.storefront.endpoints[0].address: invalid IP address "10.0.0.300"`,
+		`gslb.yaml:9: services.www.pool: unknown pool "storefrnt"`,
+		`gslb.yaml:15: zones[0].colour: unknown field "colour"`,
+	}
+	var got []string
+	for _, e := range list {
+		got = append(got, e.Error())
+	}
+	joined := strings.Join(got, "\n")
+	for _, w := range want {
+		if !strings.Contains(joined, w) {
+			t.Errorf("missing %q in:\n%s", w, joined)
+		}
+	}
+	if !strings.Contains(joined, "gslb.yaml:14: zones[0].records[0]: invalid record") {
+		t.Errorf("bad record not reported:\n%s", joined)
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	base := `regions: {east: {}, west: {}}
+pools:
+  p:
+    endpoints: [{region: east, address: 192.0.2.1}]
+zones:
+  - name: example.com
+    ns: [ns1]
+`
+	cases := []struct{ name, extra, want string }{
+		{"unknown region", "services: {www: {pool: p, regions: [north]}}\n", `services.www.regions[0]: unknown region "north"`},
+		{"bad policy", "services: {www: {pool: p, policy: random}}\n", `services.www.policy: unknown policy "random"`},
+		{"fallback needs addresses", "services: {www: {pool: p, when_all_down: fallback}}\n", `services.www.fallback: when_all_down: fallback needs fallback addresses`},
+		{"weighted needs weights", "services: {www: {pool: p, policy: weighted}}\n", `services.www.weights: the weighted policy needs weights`},
+		{"name outside zones", "services: {www: {pool: p, name: www.example.org}}\n", `www.example.org. is in no configured zone`},
+		{"bad cidr", "geo: {cidr_maps: [{cidr: 192.0.2.1/24, region: east}]}\nservices: {www: {pool: p}}\n", `host bits set`},
+		{"proxy local region", "services: {www: {pool: p}}\nproxy: {listen: [\"127.0.0.1:8080\"], local_region: mars, routes: [{host: a, service: www}]}\n", `proxy.local_region: unknown region "mars"`},
+		{"bad duration", "services: {www: {pool: p}}\ndns: {tcp_idle_timeout: soon}\n", `dns.tcp_idle_timeout`},
+		{"record outside zone", "services: {www: {pool: p}}\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(base+tc.extra))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want error containing %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestLoadResolvesRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := `admin: {token_file: token}
+state_file: state.json
+regions: {east: {}}
+pools: {p: {endpoints: [{region: east, address: "2001:db8::1"}]}}
+services: {www: {pool: p}}
+zones: [{name: example.com, ns: [ns1]}]
+`
+	file := filepath.Join(dir, "gslb.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Admin.TokenFile != filepath.Join(dir, "token") || cfg.StateFile != filepath.Join(dir, "state.json") {
+		t.Fatalf("paths not resolved: %q %q", cfg.Admin.TokenFile, cfg.StateFile)
+	}
+	if !cfg.Pools["p"].Endpoints[0].Address.Is6() {
+		t.Fatal("IPv6 endpoint not parsed")
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte("regions:\n  east: [\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "bad.yaml:") {
+		t.Fatalf("got %v", err)
+	}
+}
