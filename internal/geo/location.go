@@ -16,10 +16,17 @@ type Location struct {
 	Longitude   float64 `json:"longitude"`
 	// HasCoordinates is true when Latitude and Longitude are known.
 	HasCoordinates bool `json:"has_coordinates"`
+	// Approximate is true when the coordinates are a stand-in (the centroid
+	// of the continent) because the source had none, as with a GeoIP2
+	// Country database.
+	Approximate bool `json:"approximate,omitempty"`
 	// Region is set when a CIDR map sends the network to a region.
 	Region string `json:"region,omitempty"`
 	// Network is the prefix the answer came from (a CIDR map entry or the
-	// database network); its length bounds the ECS scope.
+	// database network); its length bounds the ECS scope. A Resolver sets it
+	// to the widest prefix around the address for which Locate returns the
+	// same Location, also when nothing is found (then it is the widest
+	// prefix that is equally unknown).
 	Network netip.Prefix `json:"network"`
 	// Source says what located the address: "cidr_map", "geoip" or "" (unknown).
 	Source string `json:"source,omitempty"`

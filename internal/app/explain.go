@@ -1,0 +1,44 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"github.com/miekg/dns"
+
+	"github.com/gslb-dev/gslb/internal/config"
+	"github.com/gslb-dev/gslb/internal/geo"
+	"github.com/gslb-dev/gslb/internal/health"
+	"github.com/gslb-dev/gslb/internal/routing"
+)
+
+// explainDecision replays a decision with its human-readable trace.
+func explainDecision(e *routing.Engine, serviceID string, q routing.Query) routing.Decision {
+	return e.Decide(serviceID, q)
+}
+
+// ExplainOffline prints the decision for a client of a service name under
+// cfg, with every endpoint taken as healthy (no probes run), as
+// `gslb explain` does.
+func ExplainOffline(w io.Writer, cfg *config.Config, name, qtype string, client netip.Prefix) error {
+	svc := ServiceForName(cfg, name)
+	if svc == nil {
+		return fmt.Errorf("%s is not a GSLB service name in %s", dns.Fqdn(name), cfg.Source)
+	}
+	qt, ok := dns.StringToType[qtype]
+	if !ok || (qt != dns.TypeA && qt != dns.TypeAAAA) {
+		return fmt.Errorf("type %q: want A or AAAA", qtype)
+	}
+	loc, err := geo.New(cfg.Geo, cfg.Regions, geo.Deps{})
+	if err != nil {
+		return err
+	}
+	engine := routing.New(cfg, health.StaticSource(cfg), loc)
+	d := explainDecision(engine, svc.ID, routing.Query{Client: client.Addr(), SourcePrefix: client.Bits(), QType: qt})
+	fmt.Fprintf(w, "(offline explain: every endpoint is taken as healthy; ask the admin API for live health)\n")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(d)
+}
