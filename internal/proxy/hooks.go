@@ -102,8 +102,8 @@ func (s *Server) modifyResponse(res *http.Response) error {
 	if res.StatusCode == http.StatusSwitchingProtocols || isEventStream(res.Header) {
 		// Long-lived: the server's read/write timeouts must not cut it.
 		rc := http.NewResponseController(a.w)
-		_ = rc
-		
+		_ = rc.SetWriteDeadline(time.Time{})
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return nil
 }

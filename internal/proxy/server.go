@@ -5,8 +5,19 @@
 // retries, passive outlier detection, per-client rate limits and
 // concurrency limits.
 //
-// Requests for hosts that no route names get 421 Misdirected Request: the
-// proxy is never an open proxy.
+// Behaviour worth knowing:
+//   - Requests for hosts that no route names get 421 Misdirected Request
+//     (RFC 9110 §15.5.20), CONNECT gets 405: the proxy is never an open proxy.
+//   - Plain listeners speak HTTP/1.1 and h2c with prior knowledge (the
+//     HTTP/1.1 "Upgrade: h2c" dance is not supported, as in net/http); TLS
+//     listeners speak HTTP/1.1 and HTTP/2.
+//   - The client's Host is passed upstream unchanged; X-Forwarded-For (kept
+//     from trusted proxies only), X-Forwarded-Host, X-Forwarded-Proto and
+//     Via ("1.1 gslb" or "2.0 gslb") are set; responses carry Via and
+//     X-Gslb-Region naming the region of the upstream that answered.
+//   - Requests whose client went away are counted and logged as 499.
+//   - net/http allows 4096 bytes of slack above max_header_bytes on
+//     HTTP/1.1 before answering 431.
 package proxy
 
 import (
@@ -136,6 +147,14 @@ func (s *Server) Swap(cfg *config.Config, router Router) error {
 	}
 	s.logRestartOnly(s.listenCfg, cfg.Proxy)
 	s.rt.Store(rt)
+	if old.outlier.feed != nil && rt.outlier.feed == nil {
+		// feed_health was turned off: withdraw what the proxy reported.
+		for k, u := range rt.reg.byKey {
+			if u.ejectedUntil.Load() != 0 {
+				old.outlier.feed.SetEjected(k.pool, k.endpoint, false, "proxy feed_health disabled")
+			}
+		}
+	}
 	if old.tr != rt.tr {
 		old.tr.closeIdle()
 	}

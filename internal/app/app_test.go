@@ -1,0 +1,272 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/gslb-dev/gslb/internal/config"
+)
+
+// startApp runs an App for cfg until the test ends and waits until it is ready.
+func startApp(t *testing.T, cfg *config.Config, path string) *App {
+	t.Helper()
+	a, err := New(cfg, Options{ConfigPath: path, Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	waitFor(t, 10*time.Second, "app ready", func() bool { ok, _ := a.Ready(); return ok })
+	return a
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// demoOnEphemeralPorts is the embedded demo with its DNS, admin and proxy
+// listeners moved to ephemeral ports (the demo ingresses keep theirs).
+func demoOnEphemeralPorts(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DNS.Listen = []string{"127.0.0.1:0"}
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Proxy.Listen = []string{"127.0.0.1:0"}
+	return cfg
+}
+
+// query asks server for name/qtype with an ECS subnet (ecs may be empty).
+func query(server netip.AddrPort, name string, qtype uint16, ecs string) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = false
+	if ecs != "" {
+		p := netip.MustParsePrefix(ecs)
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(1232)
+		family := uint16(1)
+		if p.Addr().Is6() {
+			family = 2
+		}
+		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: family,
+			SourceNetmask: uint8(p.Bits()), Address: p.Addr().AsSlice()})
+		m.Extra = append(m.Extra, o)
+	}
+	c := &dns.Client{Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, server.String())
+	return r, err
+}
+
+func answerAddrs(r *dns.Msg) []string {
+	var out []string
+	for _, rr := range r.Answer {
+		switch rr := rr.(type) {
+		case *dns.A:
+			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDemoFailoverFollowsIngressHealth runs the demo wiring, stops the east
+// ingress and watches east clients move to west, then back.
+func TestDemoFailoverFollowsIngressHealth(t *testing.T) {
+	a := startApp(t, demoOnEphemeralPorts(t), "")
+	server := a.DNSAddrs()[0]
+	answerFor := func(ecs string) string {
+		r, err := query(server, "www.ecommerce.example.com", dns.TypeA, ecs)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return strings.Join(answerAddrs(r), ",")
+	}
+	if got := answerFor("198.51.100.0/24"); got != "127.0.0.11" {
+		t.Fatalf("east client got %q, want 127.0.0.11", got)
+	}
+	if got := answerFor("203.0.113.0/24"); got != "127.0.0.12" {
+		t.Fatalf("west client got %q, want 127.0.0.12", got)
+	}
+
+	start := time.Now()
+	a.Demo().ByRegion["east"].Stop()
+	waitFor(t, 10*time.Second, "east clients to move west", func() bool { return answerFor("198.51.100.0/24") == "127.0.0.12" })
+	t.Logf("east ingress down: answers moved west after %s", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	if err := a.Demo().ByRegion["east"].Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "east clients to return east", func() bool { return answerFor("198.51.100.0/24") == "127.0.0.11" })
+	t.Logf("east ingress back: answers returned after %s", time.Since(start).Round(time.Millisecond))
+}
+
+const reloadConfig = `dns: {listen: ["127.0.0.1:0"]}
+admin: {listen: "127.0.0.1:0"}
+log: {level: error}
+regions: {east: {latitude: 39, longitude: -77}}
+pools:
+  p:
+    check: {type: none}
+    endpoints: [{region: east, address: 192.0.2.10}]
+services:
+  www: {pool: p}
+zones:
+  - name: example.com
+    ns: [ns1]
+    records:
+      - "ns1 A 192.0.2.53"
+      - "version TXT RELEASE"
+`
+
+// TestReloadUnderLoadKeepsAnsweringAndKeepsTheOldConfigWhenInvalid sends
+// queries throughout a valid and an invalid reload.
+func TestReloadUnderLoadKeepsAnsweringAndKeepsTheOldConfigWhenInvalid(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gslb.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(strings.Replace(reloadConfig, "RELEASE", "one", 1))
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cfg, file)
+	server := a.DNSAddrs()[0]
+	version := func() string {
+		r, err := query(server, "version.example.com", dns.TypeTXT, "")
+		if err != nil || len(r.Answer) != 1 {
+			return ""
+		}
+		return strings.Join(r.Answer[0].(*dns.TXT).Txt, "")
+	}
+	if v := version(); v != "one" {
+		t.Fatalf("version %q before reload", v)
+	}
+
+	var sent, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				r, err := query(server, "www.example.com", dns.TypeA, "")
+				if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+
+	write(strings.Replace(reloadConfig, "RELEASE", "two", 1))
+	if err := a.ReloadFrom("test"); err != nil {
+		t.Fatalf("valid reload: %v", err)
+	}
+	if v := version(); v != "two" {
+		t.Fatalf("version %q after a valid reload, want two", v)
+	}
+
+	write(strings.Replace(reloadConfig, "RELEASE", "three", 1) + "services_typo: {}\n")
+	err = a.ReloadFrom("test")
+	if err == nil || !strings.Contains(err.Error(), `unknown field "services_typo"`) {
+		t.Fatalf("invalid reload: want a config error, got %v", err)
+	}
+	if v := version(); v != "two" {
+		t.Fatalf("version %q after an invalid reload, want the old config (two)", v)
+	}
+	if st := a.Status(); st.LastReload.Err == nil {
+		t.Fatal("status does not report the failed reload")
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if sent.Load() < 10 || failed.Load() != 0 {
+		t.Fatalf("%d of %d queries failed during reloads", failed.Load(), sent.Load())
+	}
+	t.Logf("%d queries answered during two reloads, none failed", sent.Load())
+
+	// The admin API reports the failed reload in its metric.
+	body := httpGet(t, "http://"+a.Admin().Addr().String()+"/metrics")
+	if !strings.Contains(body, "gslb_config_reload_success 0") {
+		t.Fatalf("metrics do not show the failed reload")
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestReloadRejectsListenerChanges(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gslb.yaml")
+	if err := os.WriteFile(file, []byte(reloadConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cfg, file)
+	changed := strings.Replace(reloadConfig, `listen: ["127.0.0.1:0"]`, `listen: ["127.0.0.1:0", "127.0.0.2:0"]`, 1)
+	if err := os.WriteFile(file, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadFrom("test"); err == nil || !strings.Contains(err.Error(), "dns.listen") {
+		t.Fatalf("want a restart-needed error, got %v", err)
+	}
+}
