@@ -10,6 +10,7 @@ command -v kdig >/dev/null 2>&1 || need+=(knot-dnsutils)
 command -v unbound >/dev/null 2>&1 || need+=(unbound)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing test tools: ${need[*]}"
@@ -27,3 +28,5 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
+echo "== deploy manifests (separate module)"
+./deploy/check.sh

@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -137,7 +136,7 @@ func New(cfg *config.Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("start dns server: %w", err)
 	}
 	if cfg.Proxy != nil {
-		a.proxy, err = proxy.New(cfg, rt.engine, proxy.Deps{Logger: a.log, Registry: a.reg, HealthFeed: a.checker})
+		a.proxy, err = proxy.New(cfg, rt.engine, proxy.Deps{Logger: a.log, Registry: a.reg, HealthFeed: a.checker, Health: a.checker})
 		if err != nil {
 			return nil, fmt.Errorf("start proxy: %w", err)
 		}
@@ -169,7 +168,7 @@ func (a *App) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 	}
 	return &runtime{
 		cfg:      cfg,
-		engine:   routing.New(cfg, a.checker, loc),
+		engine:   routing.NewWithDeps(cfg, a.checker, loc, routing.Deps{Logger: a.log.Named("routing"), Registry: a.reg}),
 		locator:  loc,
 		version:  configVersion(cfg),
 		loadedAt: time.Now(),
@@ -392,18 +391,6 @@ func restartOnly(old, cur *config.Config) error {
 	}
 	if len(why) > 0 {
 		return fmt.Errorf("reload: %s changed; these need a restart (the running config keeps serving)", strings.Join(why, ", "))
-	}
-	return nil
-}
-
-// ServiceForName returns the service whose owner name is name
-// (case-insensitive), or nil.
-func ServiceForName(cfg *config.Config, name string) *config.Service {
-	fqdn := strings.ToLower(dns.Fqdn(name))
-	for _, s := range cfg.Services {
-		if s.Name == fqdn {
-			return s
-		}
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func (a *App) Status() admin.Status {
 		st.LastReload = *lr
 	}
 	for id := range rt.cfg.Services {
-		st.Preferred[id] = rt.engine.Decide(id, routing.Query{})
+		st.Preferred[id] = rt.engine.Explain(id, routing.Query{})
 	}
 	return st
 }
@@ -47,7 +47,7 @@ func (a *App) Status() admin.Status {
 // Explain implements admin.Backend.
 func (a *App) Explain(name string, qtype uint16, client netip.Addr) (routing.Decision, error) {
 	rt := a.rt.Load()
-	svc := ServiceForName(rt.cfg, name)
+	svc := rt.engine.ServiceForName(name)
 	if svc == nil {
 		return routing.Decision{}, fmt.Errorf("%s is not a GSLB service name: %w", dns.Fqdn(name), admin.ErrNotFound)
 	}

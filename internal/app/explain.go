@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -16,17 +15,13 @@ import (
 
 // explainDecision replays a decision with its human-readable trace.
 func explainDecision(e *routing.Engine, serviceID string, q routing.Query) routing.Decision {
-	return e.Decide(serviceID, q)
+	return e.Explain(serviceID, q)
 }
 
 // ExplainOffline prints the decision for a client of a service name under
 // cfg, with every endpoint taken as healthy (no probes run), as
 // `gslb explain` does.
 func ExplainOffline(w io.Writer, cfg *config.Config, name, qtype string, client netip.Prefix) error {
-	svc := ServiceForName(cfg, name)
-	if svc == nil {
-		return fmt.Errorf("%s is not a GSLB service name in %s", dns.Fqdn(name), cfg.Source)
-	}
 	qt, ok := dns.StringToType[qtype]
 	if !ok || (qt != dns.TypeA && qt != dns.TypeAAAA) {
 		return fmt.Errorf("type %q: want A or AAAA", qtype)
@@ -36,9 +31,14 @@ func ExplainOffline(w io.Writer, cfg *config.Config, name, qtype string, client 
 		return err
 	}
 	engine := routing.New(cfg, health.StaticSource(cfg), loc)
+	svc := engine.ServiceForName(name)
+	if svc == nil {
+		return fmt.Errorf("%s is not a GSLB service name in %s", dns.Fqdn(name), cfg.Source)
+	}
 	d := explainDecision(engine, svc.ID, routing.Query{Client: client.Addr(), SourcePrefix: client.Bits(), QType: qt})
-	fmt.Fprintf(w, "(offline explain: every endpoint is taken as healthy; ask the admin API for live health)\n")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(d)
+	if err := routing.FormatExplain(w, d); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "(offline: every endpoint is taken as healthy; ask the admin API for live health)\n")
+	return err
 }

@@ -16,7 +16,8 @@ import (
 )
 
 // Deps are the Resolver's injected dependencies. Zero values are replaced
-// by a no-op logger, a fresh registry and time.Now.
+// by a no-op logger, a fresh registry and time.Now. The caller names the
+// logger (e.g. log.Named("geo")).
 type Deps struct {
 	Logger   *zap.Logger
 	Registry prometheus.Registerer
@@ -65,7 +66,7 @@ func New(cfg config.GeoConfig, regions map[string]*config.Region, deps Deps) (*R
 	r := &Resolver{
 		cfg:     cfg,
 		cidr:    newCIDRTable(cfg.CIDRMaps, regions),
-		log:     deps.Logger.Named("geo"),
+		log:     deps.Logger,
 		now:     deps.Now,
 		metrics: newMetrics(deps.Registry),
 	}
@@ -89,7 +90,7 @@ func New(cfg config.GeoConfig, regions map[string]*config.Region, deps Deps) (*R
 // answer is the same: the CIDR map entry or database network, narrowed
 // where a more specific CIDR map entry lies inside it.
 func (r *Resolver) Locate(addr netip.Addr) Location {
-	if !addr.IsValid() {
+	if r == nil || !addr.IsValid() {
 		return Location{}
 	}
 	addr = addr.Unmap().WithZone("")

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gslb-dev/gslb/internal/config"
+	"github.com/gslb-dev/gslb/internal/health"
 )
 
 // HealthFeed receives the proxy's passive outlier verdicts so that the
@@ -30,8 +31,12 @@ type outlier struct {
 	cfg  config.ProxyOutlier
 	now  func() time.Time
 	feed HealthFeed // nil unless FeedHealth
-	log  *zap.Logger
-	m    *metrics
+	// health, when set, ends an ejection early once an active health check
+	// has seen the endpoint go down and come back up since it was ejected
+	// (as Envoy un-ejects a host on a passing active health check).
+	health health.Source
+	log    *zap.Logger
+	m      *metrics
 }
 
 // success records a non-5xx response from u.
@@ -97,6 +102,7 @@ func (o *outlier) eject(u *upstream, reason string) {
 	}
 	times := u.ejections
 	u.mu.Unlock()
+	u.ejectedAt.Store(now.UnixNano())
 	u.ejectedUntil.Store(now.Add(d).UnixNano())
 	p.mu.Unlock()
 
@@ -115,6 +121,11 @@ func (o *outlier) recoverIfDue(u *upstream, now time.Time) {
 	if until == 0 || now.UnixNano() < until {
 		return
 	}
+	o.release(u, until, now, "ejection time elapsed")
+}
+
+// release ends u's ejection (if it is still the one that ends at until).
+func (o *outlier) release(u *upstream, until int64, now time.Time, reason string) {
 	if !u.ejectedUntil.CompareAndSwap(until, 0) {
 		return
 	}
@@ -123,9 +134,10 @@ func (o *outlier) recoverIfDue(u *upstream, now time.Time) {
 	u.lastEjectEnd = now
 	u.mu.Unlock()
 	o.log.Info("endpoint returned from outlier ejection",
-		zap.String("pool", u.poolName), zap.String("endpoint", u.endpoint), zap.String("region", u.region))
+		zap.String("pool", u.poolName), zap.String("endpoint", u.endpoint), zap.String("region", u.region),
+		zap.String("reason", reason))
 	if o.feed != nil {
-		o.feed.SetEjected(u.poolName, u.endpoint, false, "ejection time elapsed")
+		o.feed.SetEjected(u.poolName, u.endpoint, false, reason)
 	}
 }
 
@@ -134,9 +146,22 @@ func (o *outlier) recoverIfDue(u *upstream, now time.Time) {
 // FeedHealth, DNS and the router stop sending it any).
 func (o *outlier) sweep(r *registry) {
 	now := o.now()
+	var snap *health.Snapshot
+	if o.health != nil {
+		snap = o.health.Snapshot()
+	}
 	for _, u := range r.byKey {
-		if u.ejectedUntil.Load() != 0 {
-			o.recoverIfDue(u, now)
+		until := u.ejectedUntil.Load()
+		if until == 0 {
+			continue
 		}
+		if snap != nil {
+			st, ok := snap.Endpoint(u.poolName, u.endpoint)
+			if ok && st.Healthy && !st.Drained && st.Since.UnixNano() > u.ejectedAt.Load() {
+				o.release(u, until, now, "active health check passed")
+				continue
+			}
+		}
+		o.recoverIfDue(u, now)
 	}
 }

@@ -213,3 +213,41 @@ func TestSwapDisablingFeedWithdrawsEjections(t *testing.T) {
 		t.Fatalf("got %q, want west", body)
 	}
 }
+
+// snapshotSource is a health.Source over one fixed snapshot.
+type snapshotSource struct{ snap *health.Snapshot }
+
+func (s snapshotSource) Snapshot() *health.Snapshot { return s.snap }
+
+// TestPassingActiveCheckEndsEjection: an endpoint the active checker saw
+// come back up after it was ejected returns at once, as in Envoy, instead
+// of waiting out its ejection time.
+func TestPassingActiveCheckEndsEjection(t *testing.T) {
+	o, reg, clock, feed := newTestOutlier(t, 2, config.ProxyOutlier{
+		ConsecutiveErrors: 2, BaseEjectionTime: time.Hour, MaxEjectionPercent: 100})
+	u := reg.byKey[upstreamKey{"p", "e0"}]
+	o.failure(u, "connection refused")
+	o.failure(u, "connection refused")
+	if !u.ejected(clock.Now()) {
+		t.Fatal("not ejected")
+	}
+	state := health.EndpointState{Pool: "p", Endpoint: "e0", Healthy: true, Since: clock.Now().Add(-time.Minute)}
+	snap := &health.Snapshot{Endpoints: map[health.EndpointKey]health.EndpointState{{Pool: "p", Endpoint: "e0"}: state}}
+	o.health = snapshotSource{snap}
+
+	clock.Advance(time.Second)
+	o.sweep(reg)
+	if !u.ejected(clock.Now()) {
+		t.Fatal("healthy since before the ejection: must stay ejected")
+	}
+
+	state.Since = clock.Now() // the checker saw it down, then up again
+	snap.Endpoints[health.EndpointKey{Pool: "p", Endpoint: "e0"}] = state
+	o.sweep(reg)
+	if u.ejected(clock.Now()) {
+		t.Fatal("still ejected after a passing active health check")
+	}
+	if got := feed.list(); len(got) != 2 || got[1] != "p/e0 ejected=false" {
+		t.Fatalf("feed heard %v", got)
+	}
+}

@@ -75,7 +75,7 @@ func (s *Server) newRuntime(cfg *config.Config, router Router, old *runtime) (*r
 	if px.FeedHealth {
 		feed = s.deps.HealthFeed
 	}
-	rt.outlier = &outlier{cfg: px.Outlier, now: s.now, feed: feed, log: s.log, m: s.m}
+	rt.outlier = &outlier{cfg: px.Outlier, now: s.now, feed: feed, health: s.deps.Health, log: s.log, m: s.m}
 	return rt, nil
 }
 

@@ -36,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gslb-dev/gslb/internal/config"
+	"github.com/gslb-dev/gslb/internal/health"
 )
 
 // DefaultShutdownTimeout bounds graceful shutdown when Deps.ShutdownTimeout
@@ -51,6 +52,10 @@ type Deps struct {
 	Registry prometheus.Registerer
 	// HealthFeed receives passive ejections when proxy.feed_health is true.
 	HealthFeed HealthFeed
+	// Health, when set, lets a passing active health check end an outlier
+	// ejection early: an endpoint seen down and then up again by the
+	// checker since it was ejected returns to service at once.
+	Health health.Source
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// ShutdownTimeout bounds graceful shutdown (default DefaultShutdownTimeout).

@@ -25,6 +25,7 @@ type upstream struct {
 	inFlight     atomic.Int64
 	fails        atomic.Int32 // consecutive 5xx or gateway errors
 	ejectedUntil atomic.Int64 // unix nanoseconds; 0 while not ejected
+	ejectedAt    atomic.Int64 // unix nanoseconds of the current ejection's start
 
 	mu        sync.Mutex
 	ejections int // the ejection-time multiplier
