@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/gslb-dev/gslb/internal/config"
 	"github.com/gslb-dev/gslb/internal/health"
+	"github.com/gslb-dev/gslb/internal/routing"
 )
 
 // errorBody is the JSON body of every API error.
@@ -92,8 +94,13 @@ func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Text {
+		var b strings.Builder
+		if err := routing.FormatExplain(&b, d); err != nil {
+			writeError(w, http.StatusInternalServerError, "format explanation: %v", err)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte(formatExplain(d)))
+		_, _ = w.Write([]byte(b.String()))
 		return
 	}
 	writeJSON(w, http.StatusOK, d)

@@ -96,7 +96,7 @@ func (r RRLConfig) RRLEnabled() bool { return r.Enabled == nil || *r.Enabled }
 
 // AdminConfig configures the admin HTTP listener.
 type AdminConfig struct {
-	// Listen is the host:port of the admin listener ("" disables it).
+	// Listen is the host:port of the admin listener ("off" disables it).
 	Listen string `yaml:"listen"`
 	// TokenFile names a file holding the bearer token for mutating calls.
 	TokenFile string `yaml:"token_file"`
