@@ -242,27 +242,27 @@ func (h *Handler) finish(buf []byte, resp *dns.Msg, respOpt *dns.OPT, rcode int,
 		out.Rcode = dns.RcodeServerFailure
 		return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
 	}
+	limit := dns.MaxMsgSize // TCP: what the length prefix can carry
 	if tr == UDP {
-		limit := dns.MinMsgSize
+		limit = dns.MinMsgSize
 		if opt != nil {
 			limit = max(int(opt.UDPSize()), dns.MinMsgSize)
 		}
 		limit = min(limit, int(h.udpSize))
-		if len(packed) > limit {
-			resp.Truncate(limit)
-			if resp.Truncated {
-				// RFC 2181 §9: a resolver retries a truncated answer over
-				// TCP and ignores what it got; send as little as possible.
-				resp.Answer, resp.Ns = resp.Answer[:0], resp.Ns[:0]
-				resp.Extra = resp.Extra[:0]
-				if respOpt != nil {
-					resp.Extra = append(resp.Extra, respOpt)
-				}
+	}
+	if len(packed) > limit {
+		resp.Truncate(limit)
+		if resp.Truncated && tr == UDP {
+			// RFC 2181 §9: a resolver retries a truncated answer over TCP
+			// and ignores what it got; send as little as possible.
+			resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
+			if respOpt != nil {
+				resp.Extra = append(resp.Extra, respOpt)
 			}
-			if packed, err = resp.PackBuffer(buf[:cap(buf)]); err != nil {
-				out.Rcode = dns.RcodeServerFailure
-				return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
-			}
+		}
+		if packed, err = resp.PackBuffer(buf[:cap(buf)]); err != nil {
+			out.Rcode = dns.RcodeServerFailure
+			return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
 		}
 	}
 	return packed, *out

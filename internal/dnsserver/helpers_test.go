@@ -149,6 +149,12 @@ type testServer struct {
 // startServer runs a Server for cfg until the test ends.
 func startServer(t *testing.T, cfg *config.Config, router Router) *testServer {
 	t.Helper()
+	return startServerN(t, cfg, router, 1)
+}
+
+// startServerN is startServer for a config with n listen addresses.
+func startServerN(t *testing.T, cfg *config.Config, router Router, n int) *testServer {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := NewServer(cfg, router, Deps{Registry: reg})
 	if err != nil {
@@ -176,7 +182,7 @@ func startServer(t *testing.T, cfg *config.Config, router Router) *testServer {
 		t.Fatal("server not ready")
 	}
 	addrs := s.Addrs()
-	if len(addrs) != 1 || addrs[0].Port() == 0 {
+	if len(addrs) != n || addrs[0].Port() == 0 {
 		t.Fatalf("Addrs() = %v", addrs)
 	}
 	return &testServer{Server: s, addr: addrs[0].String(), reg: reg}

@@ -138,11 +138,22 @@ func TestLookup(t *testing.T) {
 			if r.Routed != tt.routed {
 				t.Errorf("Routed = %v, want %v", r.Routed, tt.routed)
 			}
-			same(t, "answer", rrStrings(r.Answer), tt.answer)
+			got, want := rrStrings(r.Answer), tt.answer
+			if tt.routed {
+				// The router's order is its own business.
+				got, want = sorted(got), sorted(want)
+			}
+			same(t, "answer", got, want)
 			same(t, "authority", rrStrings(r.Ns), tt.ns)
 			same(t, "additional", rrStrings(r.Extra), tt.extra)
 		})
 	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 func same(t *testing.T, section string, got, want []string) {

@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,7 @@ func TestTruncation(t *testing.T) {
 				t.Errorf("OPT present = %v, want %v", r.IsEdns0() != nil, tc.udpSize > 0)
 			}
 			if !tc.overTCP {
+				r.Compress = true // Len then measures the wire size
 				limit := max(512, min(int(max(tc.udpSize, 512)), int(cfg.DNS.UDPSize)))
 				if r.Len() > limit {
 					t.Errorf("UDP response of %d bytes exceeds %d", r.Len(), limit)
@@ -433,5 +435,70 @@ func waitMetric(t *testing.T, reg *prometheus.Registry, name, labelName, labelVa
 			t.Fatalf("%s{%s=%q} = %v, want %v", name, labelName, labelValue, v, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestTCPAnswerLargerThan64K(t *testing.T) {
+	cfg := testConfig(t, bigTXT(400), "") // ~86 KB of TXT
+	srv := startServer(t, cfg, engine(cfg))
+	r := exchange(t, "tcp", srv.addr, query("big.example.test.", dns.TypeTXT, 0))
+	r.Compress = true // Len then measures the wire size
+	if !r.Truncated || len(r.Answer) == 0 || len(r.Answer) >= 400 || r.Len() > dns.MaxMsgSize {
+		t.Errorf("TC=%v, %d answers, %d bytes", r.Truncated, len(r.Answer), r.Len())
+	}
+}
+
+func TestListenSeveralAddresses(t *testing.T) {
+	listen := []string{"127.0.0.1:0", "127.0.0.2:0"}
+	if c, err := net.ListenPacket("udp", "[::1]:0"); err == nil {
+		c.Close()
+		listen = append(listen, "[::1]:0")
+	}
+	cfg := testConfig(t, nil, "")
+	cfg.DNS.Listen = listen
+	srv := startServerN(t, cfg, engine(cfg), len(listen))
+	for i, a := range srv.Addrs() {
+		if want := strings.TrimSuffix(listen[i], ":0"); "["+a.Addr().String()+"]" != want && a.Addr().String() != want {
+			t.Errorf("Addrs()[%d] = %v, want host %s", i, a, want)
+		}
+		for _, netw := range []string{"udp", "tcp"} {
+			r := exchange(t, netw, a.String(), query("c.example.test.", dns.TypeA, 0))
+			if len(r.Answer) != 1 {
+				t.Errorf("%s %v: %v", netw, a, r)
+			}
+		}
+	}
+}
+
+func TestRunBindError(t *testing.T) {
+	cfg := testConfig(t, nil, "")
+	first := startServer(t, cfg, engine(cfg))
+	cfg2 := testConfig(t, nil, "")
+	cfg2.DNS.Listen = []string{first.addr}
+	s, err := NewServer(cfg2, engine(cfg2), Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), first.addr) {
+		t.Fatalf("Run on a taken address: %v", err)
+	}
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready closed although binding failed")
+	default:
+	}
+}
+
+func TestNewServerErrors(t *testing.T) {
+	cfg := testConfig(t, nil, "")
+	if _, err := NewServer(cfg, nil, Deps{}); err == nil {
+		t.Error("nil router accepted")
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := NewServer(cfg, engine(cfg), Deps{Registry: reg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewServer(cfg, engine(cfg), Deps{Registry: reg}); err == nil {
+		t.Error("second server on one registry: metrics registered twice without error")
 	}
 }

@@ -18,6 +18,8 @@ type Router interface {
 	Decide(serviceID string, q routing.Query) routing.Decision
 }
 
+var _ Router = (*routing.Engine)(nil)
+
 // node is one owner name of a zone: its RRsets, the GSLB service answered
 // there, and its wildcard child. A node without RRsets and service is an
 // empty non-terminal.
