@@ -187,3 +187,49 @@ func TestSyntaxErrorHasLine(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestZeroMeansZeroWhereItIsAChoice: fields where 0 disables something keep
+// an explicit 0 and take the default only when absent.
+func TestZeroMeansZeroWhereItIsAChoice(t *testing.T) {
+	text := `dns: {cache_size: 0, max_queries_per_tcp_connection: 0, rrl: {slip: 0}}
+regions: {east: {}}
+pools:
+  p:
+    endpoints:
+      - {region: east, address: 192.0.2.1, weight: 0}
+      - {region: east, address: 192.0.2.2}
+services: {www: {pool: p}}
+zones: [{name: example.com, ns: [ns1]}]
+proxy:
+  listen: ["127.0.0.1:0"]
+  local_region: east
+  routes: [{host: www.example.com, service: www}]
+  retries: {attempts: 0}
+  outlier: {max_ejection_percent: 0}
+`
+	cfg, err := Parse("zero.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DNS.CacheSize != 0 || cfg.DNS.MaxQueriesPerTCPConnection != 0 || cfg.DNS.RRL.Slip != 0 {
+		t.Fatalf("explicit zeros replaced: %+v", cfg.DNS)
+	}
+	if cfg.Proxy.Retries.Attempts != 0 || cfg.Proxy.Outlier.MaxEjectionPercent != 0 {
+		t.Fatalf("explicit proxy zeros replaced: %+v %+v", cfg.Proxy.Retries, cfg.Proxy.Outlier)
+	}
+	eps := cfg.Pools["p"].Endpoints
+	if eps[0].Weight != 0 || eps[1].Weight != 1 {
+		t.Fatalf("weights %d %d, want 0 (explicit) and 1 (default)", eps[0].Weight, eps[1].Weight)
+	}
+	def, err := Parse("def.yaml", []byte(`regions: {east: {}}
+pools: {p: {endpoints: [{region: east, address: 192.0.2.1}]}}
+services: {www: {pool: p}}
+zones: [{name: example.com, ns: [ns1]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.DNS.CacheSize != DefaultCacheSize || def.DNS.RRL.Slip != DefaultRRLSlip || def.DNS.MaxQueriesPerTCPConnection != DefaultMaxQueriesPerTCPConnection {
+		t.Fatalf("defaults not applied when absent: %+v", def.DNS)
+	}
+}

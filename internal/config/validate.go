@@ -115,6 +115,14 @@ func (v *validator) fail(p []pathElem, format string, args ...any) {
 
 func path(p ...pathElem) []pathElem { return p }
 
+// defaultIfAbsent sets *p to def unless the field at path is written in
+// the YAML: for fields where zero is a meaningful choice (0 disables).
+func defaultIfAbsent[T any](v *validator, path []pathElem, p *T, def T) {
+	if !v.idx.has(path) {
+		*p = def
+	}
+}
+
 func setDefault[T comparable](p *T, def T) {
 	var zero T
 	if *p == zero {
@@ -140,14 +148,14 @@ func (v *validator) defaults() {
 	setDefault(&d.MaxTCPConnectionsPerIP, DefaultMaxTCPConnectionsPerIP)
 	setDefault(&d.TCPIdleTimeout, DefaultTCPIdleTimeout)
 	setDefault(&d.TCPReadTimeout, DefaultTCPReadTimeout)
-	setDefault(&d.MaxQueriesPerTCPConnection, DefaultMaxQueriesPerTCPConnection)
-	setDefault(&d.CacheSize, DefaultCacheSize)
+	defaultIfAbsent(v, path("dns", "max_queries_per_tcp_connection"), &d.MaxQueriesPerTCPConnection, DefaultMaxQueriesPerTCPConnection)
+	defaultIfAbsent(v, path("dns", "cache_size"), &d.CacheSize, DefaultCacheSize)
 	setDefault(&d.ECS.MaxScopeV4, DefaultMaxScopeV4)
 	setDefault(&d.ECS.MaxScopeV6, DefaultMaxScopeV6)
 	r := &d.RRL
 	setDefault(&r.ResponsesPerSecond, DefaultRRLResponsesPerSecond)
 	setDefault(&r.ErrorsPerSecond, DefaultRRLErrorsPerSecond)
-	setDefault(&r.Slip, DefaultRRLSlip)
+	defaultIfAbsent(v, path("dns", "rrl", "slip"), &r.Slip, DefaultRRLSlip)
 	setDefault(&r.IPv4PrefixLength, DefaultRRLIPv4Prefix)
 	setDefault(&r.IPv6PrefixLength, DefaultRRLIPv6Prefix)
 	setDefault(&r.TableSize, DefaultRRLTableSize)
@@ -198,7 +206,7 @@ func (v *validator) defaults() {
 		setDefault(&ch.QueryType, "SOA")
 		ch.CAFile = v.resolvePath(ch.CAFile)
 		perRegion := map[string]int{}
-		for _, e := range p.Endpoints {
+		for i, e := range p.Endpoints {
 			if e == nil {
 				continue
 			}
@@ -212,7 +220,7 @@ func (v *validator) defaults() {
 					e.Port = 443
 				}
 			}
-			setDefault(&e.Weight, 1)
+			defaultIfAbsent(v, path("pools", name, "endpoints", i, "weight"), &e.Weight, 1)
 		}
 	}
 	for _, z := range c.Zones {
@@ -265,7 +273,7 @@ func (v *validator) defaults() {
 	if p := c.Proxy; p != nil {
 		setDefault(&p.LoadBalancing, DefaultProxyLoadBalancing)
 		setDefault(&p.UpstreamScheme, "http")
-		setDefault(&p.Retries.Attempts, DefaultProxyRetryAttempts)
+		defaultIfAbsent(v, path("proxy", "retries", "attempts"), &p.Retries.Attempts, DefaultProxyRetryAttempts)
 		setDefault(&p.Retries.Budget, DefaultProxyRetryBudget)
 		setDefault(&p.Retries.MaxBodyBytes, DefaultProxyRetryMaxBodyBytes)
 		o := &p.Outlier
@@ -273,7 +281,7 @@ func (v *validator) defaults() {
 		setDefault(&o.Interval, DefaultOutlierInterval)
 		setDefault(&o.BaseEjectionTime, DefaultOutlierBaseEjectionTime)
 		setDefault(&o.MaxEjectionTime, DefaultOutlierMaxEjectionTime)
-		setDefault(&o.MaxEjectionPercent, DefaultOutlierMaxEjectionPct)
+		defaultIfAbsent(v, path("proxy", "outlier", "max_ejection_percent"), &o.MaxEjectionPercent, DefaultOutlierMaxEjectionPct)
 		rl := &p.RateLimit
 		setDefault(&rl.RequestsPerSecond, DefaultProxyRateLimitRPS)
 		setDefault(&rl.Burst, DefaultProxyRateLimitBurst)
