@@ -192,7 +192,7 @@ func (v *validator) defaults() {
 		if ch.Timeout > ch.Interval && ch.Interval > 0 && !v.idx.has(path("pools", name, "check", "timeout")) {
 			ch.Timeout = ch.Interval
 		}
-		setDefault(&ch.Jitter, DefaultCheckJitter)
+		defaultIfAbsent(v, path("pools", name, "check", "jitter"), &ch.Jitter, DefaultCheckJitter)
 		setDefault(&ch.Rise, DefaultCheckRise)
 		setDefault(&ch.Fall, DefaultCheckFall)
 		setDefault(&ch.ColdStart, DefaultColdStart)

@@ -21,6 +21,16 @@ const (
 	// health, readiness, drains, ejections and the probe verdict publish at
 	// once.
 	DefaultDetailInterval = time.Second
+	// DefaultMinPublishInterval bounds how often probe results publish
+	// snapshots: building one copies every endpoint's state, so with
+	// thousands of endpoints results are coalesced. Operator actions,
+	// ejections and reloads publish at once.
+	DefaultMinPublishInterval = 20 * time.Millisecond
+	// MinPersistInterval bounds how often health changes are written to
+	// the state file (operator actions are written at once).
+	MinPersistInterval = 100 * time.Millisecond
+	// resultsBuffer is the capacity of the probe results queue.
+	resultsBuffer = 256
 	// MaxTransitions is the number of recent transitions kept in snapshots.
 	MaxTransitions = 100
 )
@@ -36,6 +46,8 @@ type Deps struct {
 	Clock Clock
 	// DetailInterval overrides DefaultDetailInterval when positive.
 	DetailInterval time.Duration
+	// MinPublishInterval overrides DefaultMinPublishInterval when positive.
+	MinPublishInterval time.Duration
 }
 
 // Checker probes every endpoint of every pool, applies rise/fall
@@ -47,6 +59,7 @@ type Checker struct {
 	clock       Clock
 	metrics     *metrics
 	detailEvery time.Duration
+	publishGap  time.Duration
 	stateFile   string
 
 	snap    atomic.Pointer[Snapshot]
@@ -60,15 +73,17 @@ type Checker struct {
 	known            map[EndpointKey]knownEndpoint
 	transitions      []Transition
 	regionUp         map[[2]string]bool
-	endpointLabels   map[[3]string]bool
+	endpointGauges   map[[3]string]bool
 	version          uint64
-	lastPublish      time.Time
 	dirty            bool
+	readyOnce        bool   // every endpoint had a result once
 	gen              uint64 // bumped on every change worth persisting
 	running          bool
 	runCtx           context.Context
 	wg               sync.WaitGroup
 	onProbe          func(EndpointKey, Result) // test hook, called under mu
+
+	results chan outcome // probe results to applyLoop
 
 	persistMu    sync.Mutex
 	persistedGen uint64
@@ -94,15 +109,19 @@ func NewChecker(cfg *config.Config, deps Deps) (*Checker, error) {
 	if deps.DetailInterval <= 0 {
 		deps.DetailInterval = DefaultDetailInterval
 	}
+	if deps.MinPublishInterval <= 0 {
+		deps.MinPublishInterval = DefaultMinPublishInterval
+	}
 	st, err := loadState(cfg.StateFile)
 	if err != nil {
 		return nil, fmt.Errorf("new health checker: %w", err)
 	}
 	c := &Checker{
-		log:              deps.Logger.Named("health"),
+		log:              deps.Logger,
 		clock:            deps.Clock,
 		metrics:          newMetrics(deps.Registry),
 		detailEvery:      deps.DetailInterval,
+		publishGap:       deps.MinPublishInterval,
 		stateFile:        cfg.StateFile,
 		cfg:              cfg,
 		eps:              map[EndpointKey]*endpoint{},
@@ -110,7 +129,8 @@ func NewChecker(cfg *config.Config, deps Deps) (*Checker, error) {
 		drainedEndpoints: map[EndpointKey]Override{},
 		known:            map[EndpointKey]knownEndpoint{},
 		regionUp:         map[[2]string]bool{},
-		endpointLabels:   map[[3]string]bool{},
+		endpointGauges:   map[[3]string]bool{},
+		results:          make(chan outcome, resultsBuffer),
 		persistKick:      make(chan struct{}, 1),
 	}
 	for _, d := range st.DrainedEndpoints {
@@ -188,8 +208,9 @@ func (c *Checker) Run(ctx context.Context) error {
 	for _, e := range c.eps {
 		c.startLocked(e)
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.persistLoop(ctx)
+	go c.applyLoop(ctx)
 	c.mu.Unlock()
 
 	<-ctx.Done()

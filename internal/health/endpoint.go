@@ -120,7 +120,17 @@ func (c *Checker) loop(ctx context.Context, e *endpoint) {
 		if ctx.Err() != nil {
 			return // stopped mid-probe: the result says nothing about the endpoint
 		}
-		c.record(e, res)
+		c.metrics.checkDuration.WithLabelValues(e.check.Type).Observe(res.Duration.Seconds())
+		result := "success"
+		if !res.OK {
+			result = "failure"
+		}
+		c.metrics.checks.WithLabelValues(e.key.Pool, result).Inc()
+		select {
+		case c.results <- outcome{e, res}:
+		case <-ctx.Done():
+			return
+		}
 		delay = max(nextDelay(e.check)-c.clock.Now().Sub(start), 0)
 	}
 }
@@ -135,19 +145,20 @@ func nextDelay(ch config.Check) time.Duration {
 	return time.Duration(float64(ch.Interval) * (1 + ch.Jitter*(2*rand.Float64()-1)))
 }
 
-// record applies one probe result to e: counters, rise/fall thresholds,
-// metrics, logs, persistence and publishing.
-func (c *Checker) record(e *endpoint, res Result) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.metrics.checkDuration.WithLabelValues(e.check.Type).Observe(res.Duration.Seconds())
-	result := "success"
-	if !res.OK {
-		result = "failure"
-	}
-	c.metrics.checks.WithLabelValues(e.key.Pool, result).Inc()
+// outcome is a probe result on its way from an endpoint's goroutine to
+// applyLoop.
+type outcome struct {
+	e   *endpoint
+	res Result
+}
+
+// applyLocked applies one probe result to e: counters, rise/fall
+// thresholds, logs and persistence. It reports whether the change must be
+// published soon (health, verdict or readiness changed); other changes
+// only mark the state dirty.
+func (c *Checker) applyLocked(e *endpoint, res Result) (important bool) {
 	if c.eps[e.key] != e {
-		return // removed or replaced by a reload while probing
+		return false // removed or replaced by a reload while probing
 	}
 	now := c.clock.Now()
 	st := &e.st
@@ -178,11 +189,8 @@ func (c *Checker) record(e *endpoint, res Result) {
 	if c.onProbe != nil {
 		c.onProbe(e.key, res)
 	}
-	if st.Healthy != wasHealthy || st.LastResult != wasReason || !wasReady || now.Sub(c.lastPublish) >= c.detailEvery {
-		c.publishLocked(now)
-	} else {
-		c.dirty = true
-	}
+	c.dirty = true
+	return st.Healthy != wasHealthy || st.LastResult != wasReason || !wasReady
 }
 
 // healthTransitionLocked records and logs a change of e's probe verdict.

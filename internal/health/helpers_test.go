@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,6 +104,14 @@ func (f *fakeClock) blockUntil(t *testing.T, n int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// tick waits until n probe timers are pending and advances the clock past
+// them (interval 1s with the default jitter of 0.1).
+func (f *fakeClock) tick(t *testing.T, n int) {
+	t.Helper()
+	f.blockUntil(t, n)
+	f.Advance(1100 * time.Millisecond)
 }
 
 // zoneYAML is the minimal rest of a valid config around the pools under test.
@@ -274,8 +281,4 @@ func waitFor(t *testing.T, c *Checker, what string, cond func(*Snapshot) bool) *
 			t.Fatalf("waiting for %s: %v", what, err)
 		}
 	}
-}
-
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ") + "\n"
 }

@@ -50,6 +50,9 @@ func (c *Checker) persistLocked() error {
 // persistAsync writes the current state if it changed since the last
 // write. It takes Checker.mu only to capture the state.
 func (c *Checker) persistAsync() error {
+	if c.stateFile == "" {
+		return nil
+	}
 	c.mu.Lock()
 	st, gen := c.buildStateLocked()
 	c.mu.Unlock()
@@ -96,6 +99,9 @@ func (c *Checker) persistLoop(ctx context.Context) {
 		case <-c.persistKick:
 			if err := c.persistAsync(); err != nil {
 				c.log.Warn("write health state file", zap.String("file", c.stateFile), zap.Error(err))
+			}
+			if !sleepCtx(ctx, MinPersistInterval) {
+				return
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"maps"
 	"time"
 
@@ -19,7 +20,7 @@ func (c *Checker) publishLocked(now time.Time) {
 		DrainedRegions:   maps.Clone(c.drainedRegions),
 		DrainedEndpoints: maps.Clone(c.drainedEndpoints),
 	}
-	labels := make(map[[3]string]bool, len(c.eps))
+	gauges := make(map[[3]string]bool, len(c.eps))
 	for k, e := range c.eps {
 		st := e.st
 		_, regionDrained := c.drainedRegions[st.Region]
@@ -30,15 +31,24 @@ func (c *Checker) publishLocked(now time.Time) {
 			snap.Ready = false
 		}
 		l := [3]string{k.Pool, st.Region, k.Endpoint}
-		labels[l] = true
-		c.metrics.endpointUp.WithLabelValues(l[:]...).Set(boolGauge(st.Up()))
+		up := st.Up()
+		gauges[l] = up
+		if was, ok := c.endpointGauges[l]; !ok || was != up {
+			c.metrics.endpointUp.WithLabelValues(l[:]...).Set(boolGauge(up))
+		}
 	}
-	for l := range c.endpointLabels {
-		if !labels[l] {
+	for l := range c.endpointGauges {
+		if _, ok := gauges[l]; !ok {
 			c.metrics.endpointUp.DeleteLabelValues(l[:]...)
 		}
 	}
-	c.endpointLabels = labels
+	c.endpointGauges = gauges
+	// Ready is sticky: endpoints added by a reload start per cold_start
+	// without making a serving process unready again.
+	if snap.Ready {
+		c.readyOnce = true
+	}
+	snap.Ready = snap.Ready || c.readyOnce
 
 	regions := make(map[[2]string]bool, len(c.regionUp))
 	for _, p := range sortedPools(c.cfg) {
@@ -49,8 +59,11 @@ func (c *Checker) publishLocked(now time.Time) {
 			}
 			up := snap.RegionUp(p, ep.Region)
 			regions[k] = up
-			c.metrics.regionUp.WithLabelValues(k[:]...).Set(boolGauge(up))
-			if was, seen := c.regionUp[k]; seen && was != up {
+			was, seen := c.regionUp[k]
+			if !seen || was != up {
+				c.metrics.regionUp.WithLabelValues(k[:]...).Set(boolGauge(up))
+			}
+			if seen && was != up {
 				c.regionTransitionLocked(k[0], k[1], up, now)
 			}
 		}
@@ -69,7 +82,79 @@ func (c *Checker) publishLocked(now time.Time) {
 	old := c.changed.Swap(&next)
 	close(*old)
 	c.dirty = false
-	c.lastPublish = now
+}
+
+// applyLoop applies probe results from the endpoints' goroutines until
+// ctx is done. Only this goroutine takes Checker.mu for probe results, in
+// batches, so thousands of endpoints never contend for it. Important
+// changes publish at once but at most every publishGap; probe details
+// alone publish every detailEvery.
+func (c *Checker) applyLoop(ctx context.Context) {
+	defer c.wg.Done()
+	detail := time.NewTicker(c.detailEvery)
+	defer detail.Stop()
+	gap := time.NewTimer(0)
+	defer gap.Stop()
+	var (
+		lastPublish time.Time // real time
+		waiting     bool      // gap timer armed for a pending important change
+	)
+	publish := func() {
+		if c.dirty {
+			c.publishLocked(c.clock.Now())
+		}
+		lastPublish = time.Now()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-c.results:
+			c.mu.Lock()
+			important := c.applyLocked(o.e, o.res)
+			for i := 1; i < cap(c.results); i++ {
+				select {
+				case o := <-c.results:
+					important = c.applyLocked(o.e, o.res) || important
+					continue
+				default:
+				}
+				break
+			}
+			if important && !waiting {
+				if wait := c.publishGap - time.Since(lastPublish); wait > 0 {
+					gap.Reset(wait)
+					waiting = true
+				} else {
+					publish()
+				}
+			}
+			c.mu.Unlock()
+		case <-gap.C:
+			if waiting {
+				waiting = false
+				c.mu.Lock()
+				publish()
+				c.mu.Unlock()
+			}
+		case <-detail.C:
+			c.mu.Lock()
+			publish()
+			c.mu.Unlock()
+		}
+	}
+}
+
+// sleepCtx waits d of real time; it reports false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // regionTransitionLocked records and logs a region of a pool going up or
