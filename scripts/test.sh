@@ -30,3 +30,13 @@ echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 echo "== deploy manifests (separate module)"
 ./deploy/check.sh
+echo "== fuzz targets (bounded: FUZZTIME=${FUZZTIME:=20s} each)"
+# Every FuzzXxx target in the module runs for FUZZTIME over its committed
+# seed corpus (testdata/fuzz/) plus what the fuzzer generates.
+grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/null | sort | while read -r file; do
+  pkg="./$(dirname "$file")"
+  for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+    echo "-- $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -parallel 2 "$pkg"
+  done
+done
