@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gslb-dev/gslb/internal/config"
+	"github.com/gslb-dev/gslb/internal/health"
 )
 
 // startApp runs an App for cfg until the test ends and waits until it is ready.
@@ -269,4 +270,41 @@ func TestReloadRejectsListenerChanges(t *testing.T) {
 	if err := a.ReloadFrom("test"); err == nil || !strings.Contains(err.Error(), "dns.listen") {
 		t.Fatalf("want a restart-needed error, got %v", err)
 	}
+}
+
+// TestDemoProxyPrefersEastAndFollowsADrain is the demo's proxy contract:
+// east (the local region) serves while healthy, west once east is drained.
+func TestDemoProxyPrefersEastAndFollowsADrain(t *testing.T) {
+	a := startApp(t, demoOnEphemeralPorts(t), "")
+	waitFor(t, 5*time.Second, "proxy listening", func() bool {
+		select {
+		case <-a.Proxy().Ready():
+			return true
+		default:
+			return false
+		}
+	})
+	url := "http://" + a.Proxy().Addrs()[0].String() + "/"
+	get := func() string {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Host = "www.ecommerce.example.com"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(); !strings.Contains(got, "hello from the east ingress") {
+		t.Fatalf("proxy answered %q, want the east ingress", got)
+	}
+	if err := a.DrainRegion("east", health.Override{By: "test", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "proxy to move west", func() bool { return strings.Contains(get(), "hello from the west ingress") })
+	if err := a.UndrainRegion("east", "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "proxy to return east", func() bool { return strings.Contains(get(), "hello from the east ingress") })
 }
