@@ -1,16 +1,11 @@
 package admin
 
 import (
-	"context"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/gslb-dev/gslb/internal/browsertest"
 	"github.com/gslb-dev/gslb/internal/health"
 )
 
@@ -65,67 +60,16 @@ func TestStatusPageEscapesConfigText(t *testing.T) {
 	}
 }
 
-// needTool returns the path of an external tool, skipping the test when
-// it is missing (failing when CI=true: CI installs it).
-func needTool(t *testing.T, names ...string) string {
-	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not installed (CI installs Debian's chromium)", names[0])
-	}
-	t.Skipf("%s not installed; skipping the headless-browser test", names[0])
-	return ""
-}
-
 // TestStatusPageInBrowser renders the status page in headless Chromium and
 // checks the DOM it built shows both regions and their states; it also
 // saves a screenshot (to $GSLB_SCREENSHOT_DIR when set).
 func TestStatusPageInBrowser(t *testing.T) {
-	chromium := needTool(t, "chromium", "chromium-browser")
+	browsertest.Chromium(t)
 	e := newTestEnv(t, withToken(), nil)
 	// Some history on the page: admin actions.
 	e.do(t, "POST", "/api/v1/pools/storefront/endpoints/east-1/drain", testToken, `{"reason":"kernel upgrade"}`, ActorHeader, "alice")
 	e.do(t, "POST", "/api/v1/pools/storefront/endpoints/east-1/undrain", testToken, "", ActorHeader, "alice")
-	url := e.http.URL + "/"
-	common := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--hide-scrollbars",
-	}
-	dir := os.Getenv("GSLB_SCREENSHOT_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	shot := filepath.Join(dir, "admin-status-page.png")
-	// One run both dumps the DOM and takes the screenshot: Chromium's
-	// start-up dominates on a busy machine.
-	run := func(extra ...string) []byte {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		args := append(append([]string{}, common...), "--user-data-dir="+t.TempDir())
-		args = append(append(args, extra...), url)
-		cmd := exec.CommandContext(ctx, chromium, args...)
-		cmd.WaitDelay = 5 * time.Second
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("chromium timed out; stderr:\n%s", tail(stderr.String()))
-		}
-		if err != nil {
-			t.Fatalf("chromium %v: %v; stderr:\n%s", extra, err, tail(stderr.String()))
-		}
-		return out
-	}
-
-	dom := string(run("--dump-dom", "--screenshot="+shot, "--window-size=1200,900"))
+	dom := browsertest.Render(t, e.http.URL+"/", "admin-status-page")
 	for _, want := range []string{
 		`data-region="east" data-state="up"`,
 		`data-region="west" data-state="down"`,
@@ -138,25 +82,6 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if !regexp.MustCompile(`(?s)id="region-west".*?<span class="pill st-down">down</span>`).MatchString(dom) {
 		t.Error("rendered DOM does not show west as down")
 	}
-
-	if err := os.WriteFile(filepath.Join(dir, "admin-status-page.html"), []byte(dom), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(shot)
-	if err != nil {
-		t.Fatalf("no screenshot: %v", err)
-	}
-	if len(data) < 1000 || string(data[1:4]) != "PNG" {
-		t.Fatalf("screenshot is not a PNG (%d bytes)", len(data))
-	}
-	t.Logf("screenshot: %s", shot)
-}
-
-func tail(s string) string {
-	if len(s) > 2000 {
-		return "…" + s[len(s)-2000:]
-	}
-	return s
 }
 
 func TestEndpointAndRegionStates(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gslb-dev/gslb/internal/browsertest"
 	"github.com/gslb-dev/gslb/internal/config"
 	"github.com/gslb-dev/gslb/internal/health"
 )
@@ -307,4 +308,27 @@ func TestDemoProxyPrefersEastAndFollowsADrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "proxy to return east", func() bool { return strings.Contains(get(), "hello from the east ingress") })
+}
+
+// TestDemoStatusPageInBrowser loads the running demo's status page in
+// headless Chromium with the west ingress stopped and checks that it shows
+// both regions and their state; the screenshot is kept (GSLB_SCREENSHOT_DIR).
+func TestDemoStatusPageInBrowser(t *testing.T) {
+	browsertest.Chromium(t)
+	a := startApp(t, demoOnEphemeralPorts(t), "")
+	a.Demo().ByRegion["west"].Stop()
+	waitFor(t, 10*time.Second, "west to be seen down", func() bool {
+		return !a.Checker().Snapshot().RegionUp(a.Config().Pools["storefront"], "west")
+	})
+	dom := browsertest.Render(t, "http://"+a.Admin().Addr().String()+"/", "demo-status-page")
+	for _, want := range []string{
+		`data-region="east" data-state="up"`,
+		`data-region="west" data-state="down"`,
+		"us-east-1 (N. Virginia)",
+		"us-west-1 (N. California)",
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the demo's status page lacks %q", want)
+		}
+	}
 }
