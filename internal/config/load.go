@@ -203,14 +203,15 @@ func renderPath(p []pathElem) string {
 	return b.String()
 }
 
-// line returns the line of the node at p, or of its nearest existing
-// ancestor when the field is absent.
-func (x *nodeIndex) line(p []pathElem) int {
+// walk follows p from the document root. It returns the line of the
+// deepest element found (a mapping key's line for fields) and whether the
+// whole path exists.
+func (x *nodeIndex) walk(p []pathElem) (line int, found bool) {
 	n := x.root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	best := n.Line
+	line = n.Line
 	for _, e := range p {
 		var next *yaml.Node
 		switch e := e.(type) {
@@ -218,24 +219,36 @@ func (x *nodeIndex) line(p []pathElem) int {
 			if n.Kind == yaml.MappingNode {
 				for i := 0; i+1 < len(n.Content); i += 2 {
 					if n.Content[i].Value == e {
-						best = n.Content[i].Line
-						next = n.Content[i+1]
+						line, next = n.Content[i].Line, n.Content[i+1]
 						break
 					}
 				}
 			}
 		case int:
-			if n.Kind == yaml.SequenceNode && e < len(n.Content) {
+			if n.Kind == yaml.SequenceNode && e >= 0 && e < len(n.Content) {
 				next = n.Content[e]
-				best = next.Line
+				line = next.Line
 			}
 		}
 		if next == nil {
-			return best
+			return line, false
 		}
 		n = next
 	}
-	return best
+	return line, true
+}
+
+// line returns the line of the node at p, or of its nearest existing
+// ancestor when the field is absent.
+func (x *nodeIndex) line(p []pathElem) int {
+	line, _ := x.walk(p)
+	return line
+}
+
+// has reports whether the field at p is present in the YAML.
+func (x *nodeIndex) has(p []pathElem) bool {
+	_, found := x.walk(p)
+	return found
 }
 
 // pathAtLine finds the deepest field path whose key or value starts at line.

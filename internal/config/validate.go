@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"gopkg.in/yaml.v3"
 )
 
 // Named defaults. Every limit gslb enforces has one.
@@ -336,37 +335,6 @@ func qualify(name, zone string) string {
 	default:
 		return strings.ToLower(name + "." + zone)
 	}
-}
-
-// has reports whether the field at p is present in the YAML.
-func (x *nodeIndex) has(p []pathElem) bool {
-	n := x.root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, e := range p {
-		var next *yaml.Node
-		switch e := e.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == e {
-						next = n.Content[i+1]
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && e < len(n.Content) {
-				next = n.Content[e]
-			}
-		}
-		if next == nil {
-			return false
-		}
-		n = next
-	}
-	return true
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
