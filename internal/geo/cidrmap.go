@@ -78,7 +78,7 @@ func (t *cidrTable) lookup(addr netip.Addr) (*cidrEntry, int) {
 		if e.prefix.Addr().Is4() != addr.Is4() {
 			continue
 		}
-		cpl := commonPrefixLen(addr, e.prefix.Addr())
+		cpl := CommonPrefixLen(addr, e.prefix.Addr())
 		if cpl >= e.prefix.Bits() {
 			if best == nil || e.prefix.Bits() > best.prefix.Bits() {
 				best = e
@@ -94,9 +94,9 @@ func (t *cidrTable) lookup(addr netip.Addr) (*cidrEntry, int) {
 	return best, need
 }
 
-// commonPrefixLen counts the leading bits a and b share; both must be of
+// CommonPrefixLen counts the leading bits a and b share; both must be of
 // the same family.
-func commonPrefixLen(a, b netip.Addr) int {
+func CommonPrefixLen(a, b netip.Addr) int {
 	if a.Is4() {
 		x, y := a.As4(), b.As4()
 		return bits.LeadingZeros32(binary.BigEndian.Uint32(x[:]) ^ binary.BigEndian.Uint32(y[:]))

@@ -1,8 +1,6 @@
 package routing
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"net/netip"
 
 	"github.com/gslb-dev/gslb/internal/geo"
@@ -40,20 +38,6 @@ import (
 // The scope may exceed the query's source prefix (RFC 7871 §7.2.1 allows
 // it); the DNS server caps it.
 
-// commonPrefixLen counts the leading bits a and b share (same family).
-func commonPrefixLen(a, b netip.Addr) int {
-	if a.Is4() {
-		x, y := a.As4(), b.As4()
-		return bits.LeadingZeros32(binary.BigEndian.Uint32(x[:]) ^ binary.BigEndian.Uint32(y[:]))
-	}
-	x, y := a.As16(), b.As16()
-	hi := binary.BigEndian.Uint64(x[:8]) ^ binary.BigEndian.Uint64(y[:8])
-	if hi != 0 {
-		return bits.LeadingZeros64(hi)
-	}
-	return 64 + bits.LeadingZeros64(binary.BigEndian.Uint64(x[8:])^binary.BigEndian.Uint64(y[8:]))
-}
-
 // locationBits is the scope a decision that used loc depends on.
 func locationBits(loc geo.Location, client netip.Addr) int {
 	switch {
@@ -64,6 +48,14 @@ func locationBits(loc geo.Location, client netip.Addr) int {
 	}
 	return 0
 }
+
+// NormalizeClient returns the client address a decision for q is made
+// for: unmapped, masked to the query's source prefix, invalid when the
+// client is unknown (no address, or an unspecified one). Two queries
+// with the same normalized client, type and service get the same
+// Decision from the same snapshot; within Decision.Scope bits of it,
+// the same targets.
+func NormalizeClient(q Query) netip.Addr { return normalizeClient(q) }
 
 // normalizeClient unmaps the client and masks it to its source prefix. An
 // invalid or unspecified address is returned invalid (unknown client).
