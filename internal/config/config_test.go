@@ -135,7 +135,7 @@ zones:
 		{"bad cidr", "geo: {cidr_maps: [{cidr: 192.0.2.1/24, region: east}]}\nservices: {www: {pool: p}}\n", `host bits set`},
 		{"proxy local region", "services: {www: {pool: p}}\nproxy: {listen: [\"127.0.0.1:8080\"], local_region: mars, routes: [{host: a, service: www}]}\n", `proxy.local_region: unknown region "mars"`},
 		{"bad duration", "services: {www: {pool: p}}\ndns: {tcp_idle_timeout: soon}\n", `dns.tcp_idle_timeout`},
-		{"record outside zone", "services: {www: {pool: p}}\n", ""},
+		{"valid", "services: {www: {pool: p}}\n", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,5 +231,27 @@ zones: [{name: example.com, ns: [ns1]}]
 	}
 	if def.DNS.CacheSize != DefaultCacheSize || def.DNS.RRL.Slip != DefaultRRLSlip || def.DNS.MaxQueriesPerTCPConnection != DefaultMaxQueriesPerTCPConnection {
 		t.Fatalf("defaults not applied when absent: %+v", def.DNS)
+	}
+}
+
+func TestCNAMEMustBeAlone(t *testing.T) {
+	base := `regions: {east: {}}
+pools: {p: {endpoints: [{region: east, address: 192.0.2.1}]}}
+services: {www: {pool: p}}
+zones:
+  - name: example.com
+    ns: [ns1]
+    records:
+`
+	for _, tc := range []struct{ records, want string }{
+		{"      - \"shop CNAME www\"\n      - \"shop TXT hello\"\n", "gslb.yaml:9: zones[0].records[1]: shop.example.com. has a CNAME (records[0])"},
+		{"      - \"shop TXT hello\"\n      - \"shop CNAME www\"\n", "gslb.yaml:9: zones[0].records[1]: shop.example.com. has other data (records[0])"},
+		{"      - \"shop CNAME www\"\n      - \"shop CNAME mail\"\n", "already has a CNAME"},
+		{"      - \"@ CNAME www\"\n", "has other data (the zone's SOA and NS)"},
+	} {
+		_, err := Parse("gslb.yaml", []byte(base+tc.records))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("records %q: want %q, got %v", tc.records, tc.want, err)
+		}
 	}
 }

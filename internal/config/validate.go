@@ -623,6 +623,10 @@ func (v *validator) validateZones() {
 			}
 		}
 		z.RecordLines = make([]int, len(z.Records))
+		// Names holding a CNAME and names holding other data (RFC 1034
+		// §3.6.2: a CNAME is alone at its name); the apex holds SOA and NS.
+		cnameAt := map[string]int{}
+		otherAt := map[string]int{z.Name: -1}
 		for j, rec := range z.Records {
 			rp := append(p, "records", j)
 			z.RecordLines[j] = v.idx.line(rp)
@@ -630,6 +634,22 @@ func (v *validator) validateZones() {
 			if err != nil {
 				v.fail(rp, "%v", err)
 				continue
+			}
+			owner := rr.Header().Name
+			if rr.Header().Rrtype == dns.TypeCNAME {
+				if k, dup := cnameAt[owner]; dup {
+					v.fail(rp, "%s already has a CNAME (records[%d]); a name has at most one", owner, k)
+				} else if k, ok := otherAt[owner]; ok {
+					v.fail(rp, "%s has other data (%s); a CNAME must be alone at its name", owner, otherName(k))
+				}
+				cnameAt[owner] = j
+			} else {
+				if k, ok := cnameAt[owner]; ok {
+					v.fail(rp, "%s has a CNAME (records[%d]); no other data may be at that name", owner, k)
+				}
+				if _, ok := otherAt[owner]; !ok {
+					otherAt[owner] = j
+				}
 			}
 			if !dns.IsSubDomain(z.Name, rr.Header().Name) {
 				v.fail(rp, "%s is outside zone %s", rr.Header().Name, z.Name)
@@ -639,6 +659,13 @@ func (v *validator) validateZones() {
 			}
 		}
 	}
+}
+
+func otherName(k int) string {
+	if k < 0 {
+		return "the zone's SOA and NS"
+	}
+	return fmt.Sprintf("records[%d]", k)
 }
 
 // ParseRecord parses one record in presentation format relative to zone,
