@@ -1,11 +1,22 @@
 // Package dnsserver is gslb's authoritative DNS server: zone data built from
 // the config, a pure lookup over it (lookup.go), the wire handling of one
-// message (handler.go, ecs.go), and the UDP and TCP listeners with their
-// limits (server.go, udp.go, tcp.go).
+// message (handler.go, ecs.go), the answer cache in front of it (wire.go,
+// cache.go, answer.go), and the UDP and TCP listeners with their limits and
+// response rate limiting (server.go, listen.go, udp.go, tcp.go).
 //
 // The layers are separate so that each can be tested without the next:
 // Zones.Lookup is a pure function of (zone data, name, type, client) and is
 // table-tested; Handler.Respond turns request bytes into response bytes and
-// is tested with raw packets; Server owns sockets and is tested over
-// loopback with real clients.
+// is tested with raw packets, and its cached path is tested byte for byte
+// against the full path; Server owns sockets and is tested over loopback
+// with real clients.
+//
+// The hot path: each listen address has dns.udp_sockets UDP sockets bound
+// with SO_REUSEPORT, each read by one goroutine that answers inline. A query
+// of the common shape is parsed by hand (no dns.Msg), and a repeated
+// question is answered by copying its cached packed answer and patching the
+// ID, RD/CD bits, question case and ECS option, allocating nothing. Routed
+// (GSLB) answers are cached per client network at the decision's ECS scope
+// and health snapshot version. UDP responses then pass the response rate
+// limiter (internal/rrl), which may drop them or send them truncated.
 package dnsserver

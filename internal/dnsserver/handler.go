@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -53,6 +54,24 @@ type Handler struct {
 	maxScopeV6 int
 	limits     tcpLimits
 	scratch    sync.Pool
+
+	// cache holds packed answers (nil when dns.cache_size is 0).
+	cache *answerCache
+	// versions reports the health snapshot version routing decisions
+	// are made from; routed answers are cached only when it is known.
+	versions SnapshotVersioner
+	// nanos is the clock of routed entries' ages (Unix nanoseconds);
+	// a Server sets its coarse clock.
+	nanos func() int64
+}
+
+// SnapshotVersioner is implemented by a Router whose decisions depend
+// only on the query's client and type, its config and a versioned health
+// snapshot (*routing.Engine does). Routed answers are cached only for
+// such a Router, and only while SnapshotVersion returns the version they
+// were decided from.
+type SnapshotVersioner interface {
+	SnapshotVersion() uint64
 }
 
 // tcpLimits are the TCP limits of a config (see config.DNSConfig).
@@ -89,6 +108,9 @@ func NewHandler(cfg *config.Config, router Router) (*Handler, error) {
 			readTimeout:   int64(d.TCPReadTimeout),
 		},
 	}
+	h.cache = newAnswerCache(d.CacheSize)
+	h.versions, _ = router.(SnapshotVersioner)
+	h.nanos = wallNanos
 	for _, p := range d.ECS.TrustedResolvers {
 		h.trusted = append(h.trusted, p.Prefix)
 	}
@@ -103,7 +125,32 @@ func (h *Handler) Zones() *Zones { return h.zones }
 // It returns the response packed into buf's storage when it fits (buf may
 // be nil), or nil when no response must be sent (a runt or a response
 // message). It never panics on any input.
+//
+// A query of the common shape (see parseQuery) is answered from the
+// answer cache when it holds the answer, without allocating; the cache
+// returns exactly the bytes the full path would.
 func (h *Handler) Respond(buf, req []byte, src netip.AddrPort, tr Transport) ([]byte, Outcome) {
+	resp, out, _ := h.respondEntry(buf, req, src, tr)
+	return resp, out
+}
+
+// respondEntry is Respond also returning the cache entry that answered
+// (nil when the full path did), whose counter slot saves the Server a
+// metrics lookup.
+func (h *Handler) respondEntry(buf, req []byte, src netip.AddrPort, tr Transport) ([]byte, Outcome, *entry) {
+	if h.cache != nil {
+		if q, ok := parseQuery(req); ok {
+			return h.respondCached(buf, req, &q, src, tr)
+		}
+	}
+	resp, out := h.respond(buf, req, src, tr, nil)
+	return resp, out, nil
+}
+
+// respond is the full path: it decodes req with dns.Msg.Unpack, looks the
+// answer up and packs it. When capt is not nil and the answer may be
+// cached, it fills capt.
+func (h *Handler) respond(buf, req []byte, src netip.AddrPort, tr Transport, capt *capture) ([]byte, Outcome) {
 	out := Outcome{Rcode: RcodeDropped}
 	if len(req) < headerSize {
 		return nil, out // not even a header to answer
@@ -187,6 +234,7 @@ func (h *Handler) Respond(buf, req []byte, src netip.AddrPort, tr Transport) ([]
 	srcAddr := src.Addr().Unmap()
 	client := routing.Query{Client: srcAddr, SourcePrefix: srcAddr.BitLen()}
 	var ecs *ClientSubnet
+	var ecsData []byte
 	if opt != nil && h.ecsEnabled && hasSubnetOption(opt) && h.trustedSource(srcAddr) {
 		data, found, err := findSubnetOption(req)
 		if err != nil {
@@ -197,7 +245,7 @@ func (h *Handler) Respond(buf, req []byte, src netip.AddrPort, tr Transport) ([]
 			if err != nil {
 				return h.finish(buf, resp, respOpt, dns.RcodeFormatError, tr, opt, &out)
 			}
-			ecs = &cs
+			ecs, ecsData = &cs, data
 			if cs.SourcePrefix == 0 {
 				// RFC 7871 §7.1.2: the client asked that no address be
 				// used, not even the resolver's own.
@@ -215,14 +263,110 @@ func (h *Handler) Respond(buf, req []byte, src netip.AddrPort, tr Transport) ([]
 	resp.Answer = append(resp.Answer, res.Answer...)
 	resp.Ns = append(resp.Ns, res.Ns...)
 	resp.Extra = append(resp.Extra, res.Extra...)
-	if ecs != nil {
-		scope := 0
-		if res.Routed && ecs.SourcePrefix > 0 {
-			scope = min(res.Scope, h.maxScope(ecs.Family))
-		}
-		respOpt.Option = append(respOpt.Option, ecs.responseOption(max(scope, 0)))
+	ecsScope := 0
+	if ecs != nil && res.Routed && ecs.SourcePrefix > 0 {
+		ecsScope = max(min(res.Scope, h.maxScope(ecs.Family)), 0)
 	}
-	return h.finish(buf, resp, respOpt, res.Rcode, tr, opt, &out)
+	return h.finishAnswer(buf, req, resp, respOpt, res, ecs, ecsData, ecsScope, tr, opt, &out, capt)
+}
+
+// finishAnswer completes an answer from the zone data: it packs resp with
+// the question name in lower case and then puts the client's spelling
+// back (so that the bytes do not depend on the case the client chose:
+// names compressed against the question take its case, as in Knot),
+// appends the ECS option, and truncates to the client's limit. An answer
+// that is not truncated is offered to capt for the cache.
+func (h *Handler) finishAnswer(buf, req []byte, resp *dns.Msg, respOpt *dns.OPT, res *Result, ecs *ClientSubnet, ecsData []byte, ecsScope int, tr Transport, opt *dns.OPT, out *Outcome, capt *capture) ([]byte, Outcome) {
+	rcode := res.Rcode
+	resp.Rcode = rcode
+	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
+		resp.Authoritative = false
+		resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
+	}
+	if respOpt != nil {
+		resp.Extra = append(resp.Extra, respOpt)
+	}
+	out.Rcode = rcode
+	var wireName []byte
+	if end, ok := plainNameEnd(req, headerSize); ok {
+		wireName = req[headerSize:end]
+	}
+	packed, caseOK := packQuestionFolded(buf, resp, wireName)
+	if packed == nil {
+		out.Rcode = dns.RcodeServerFailure
+		return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
+	}
+	udpSize := uint16(0)
+	if opt != nil {
+		udpSize = opt.UDPSize()
+	}
+	limit := h.sizeLimit(tr, opt != nil, udpSize)
+	ecsLen := 0
+	if ecs != nil {
+		ecsLen = 4 + len(ecsData)
+	}
+	if len(packed)+ecsLen <= limit {
+		if capt != nil && caseOK && len(packed) <= maxCachedResponse {
+			capt.take(packed, res)
+		}
+		if ecs != nil {
+			packed = appendECS(packed, ecsData, ecsScope)
+		}
+		return packed, *out
+	}
+	if ecs != nil {
+		respOpt.Option = append(respOpt.Option, ecs.responseOption(ecsScope))
+	}
+	resp.Truncate(limit)
+	if resp.Truncated && tr == UDP {
+		// RFC 2181 §9: a resolver retries a truncated answer over TCP
+		// and ignores what it got; send as little as possible.
+		resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
+		if respOpt != nil {
+			resp.Extra = append(resp.Extra, respOpt)
+		}
+	}
+	if packed, _ = packQuestionFolded(buf, resp, wireName); packed == nil {
+		out.Rcode = dns.RcodeServerFailure
+		return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
+	}
+	return packed, *out
+}
+
+// packQuestionFolded packs resp into buf with its question name in lower
+// case, then copies the name as the client sent it (wireName, uncompressed
+// wire format) over the packed question. When wireName is nil or does not
+// match, resp is packed as it is and folded is false. It returns nil when
+// resp cannot be packed.
+func packQuestionFolded(buf []byte, resp *dns.Msg, wireName []byte) (packed []byte, folded bool) {
+	name := resp.Question[0].Name
+	if wireName != nil {
+		resp.Question[0].Name = strings.ToLower(name)
+		p, err := resp.PackBuffer(buf[:cap(buf)])
+		resp.Question[0].Name = name
+		if err == nil && len(p) >= headerSize+len(wireName) && equalFoldASCII(p[headerSize:headerSize+len(wireName)], wireName) {
+			copy(p[headerSize:], wireName)
+			return p, true
+		}
+	}
+	p, err := resp.PackBuffer(buf[:cap(buf)])
+	if err != nil {
+		return nil, false
+	}
+	return p, false
+}
+
+// sizeLimit is the largest response a client may get over tr: over UDP
+// its advertised size (512 without EDNS), capped by dns.udp_size.
+func (h *Handler) sizeLimit(tr Transport, hasOPT bool, udpSize uint16) int {
+	if tr != UDP {
+		return dns.MaxMsgSize // what the length prefix can carry
+	}
+	limit := dns.MinMsgSize
+	if hasOPT {
+		limit = max(int(udpSize), dns.MinMsgSize)
+	}
+	return min(limit, int(h.udpSize))
 }
 
 // finish sets the rcode and OPT of resp, packs it and truncates it to
@@ -242,15 +386,11 @@ func (h *Handler) finish(buf []byte, resp *dns.Msg, respOpt *dns.OPT, rcode int,
 		out.Rcode = dns.RcodeServerFailure
 		return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
 	}
-	limit := dns.MaxMsgSize // TCP: what the length prefix can carry
-	if tr == UDP {
-		limit = dns.MinMsgSize
-		if opt != nil {
-			limit = max(int(opt.UDPSize()), dns.MinMsgSize)
-		}
-		limit = min(limit, int(h.udpSize))
+	udpSize := uint16(0)
+	if opt != nil {
+		udpSize = opt.UDPSize()
 	}
-	if len(packed) > limit {
+	if limit := h.sizeLimit(tr, opt != nil, udpSize); len(packed) > limit {
 		resp.Truncate(limit)
 		if resp.Truncated && tr == UDP {
 			// RFC 2181 §9: a resolver retries a truncated answer over TCP

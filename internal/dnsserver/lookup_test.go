@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"github.com/gslb-dev/gslb/internal/config"
 	"slices"
 	"testing"
 
@@ -212,10 +213,20 @@ func TestNewZonesRejectsInconsistentData(t *testing.T) {
 		{"two CNAMEs", []string{"two CNAME a", "two CNAME b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t, tc.records, "")
+			cfg := withUncheckedRecords(t, tc.records)
 			if _, err := NewZones(cfg, engine(cfg)); err == nil {
 				t.Fatal("NewZones accepted the zone")
 			}
 		})
 	}
+}
+
+// withUncheckedRecords returns the test config with records added to the
+// first zone after validation (which now rejects inconsistent data
+// itself), so that NewZones's own checks are exercised.
+func withUncheckedRecords(t *testing.T, records []string) *config.Config {
+	t.Helper()
+	cfg := testConfig(t, nil, "")
+	cfg.Zones[0].Records = append(cfg.Zones[0].Records, records...)
+	return cfg
 }

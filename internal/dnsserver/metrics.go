@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,9 +20,14 @@ type metrics struct {
 	tcpClosed      *prometheus.CounterVec
 	panics         prometheus.Counter
 
-	// counters caches resolved query counters so the hot path does not
-	// hash label values.
-	counters sync.Map // counterKey -> prometheus.Counter
+	rrlSlip prometheus.Counter
+	rrlDrop prometheus.Counter
+
+	// counters holds the resolved query counters so that the hot path
+	// neither hashes label values nor allocates: a map read through an
+	// atomic pointer, copied on the (bounded number of) writes.
+	counters   atomic.Pointer[map[counterKey]prometheus.Counter]
+	countersMu sync.Mutex
 }
 
 type counterKey struct {
@@ -70,7 +76,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "DNS messages dropped because handling them panicked (a bug).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.duration, m.tcpConnections, m.tcpRejected, m.tcpClosed, m.panics} {
+	rrlActions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gslb", Subsystem: "dns", Name: "rrl_actions_total",
+		Help: "UDP responses held back by response rate limiting: slipped (sent truncated, TC=1) or dropped.",
+	}, []string{"action"})
+	m.rrlSlip = rrlActions.WithLabelValues("slip")
+	m.rrlDrop = rrlActions.WithLabelValues("drop")
+	for _, c := range []prometheus.Collector{m.queries, m.duration, m.tcpConnections, m.tcpRejected, m.tcpClosed, m.panics, rrlActions} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register dns metrics: %w", err)
 		}
@@ -81,8 +93,34 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// counterRef is a resolved query counter remembered by a cache entry,
+// with the metrics it belongs to.
+type counterRef struct {
+	m *metrics
+	c prometheus.Counter
+}
+
+// observeEntry counts one message answered from the cache entry e (nil
+// when the full path answered).
+func (m *metrics) observeEntry(o Outcome, e *entry) {
+	if e == nil {
+		m.observe(o)
+		return
+	}
+	if r := e.counter.Load(); r != nil && r.m == m {
+		r.c.Inc()
+		return
+	}
+	c := m.resolve(o)
+	e.counter.Store(&counterRef{m: m, c: c})
+	c.Inc()
+}
+
 // observe counts one handled message.
-func (m *metrics) observe(o Outcome) {
+func (m *metrics) observe(o Outcome) { m.resolve(o).Inc() }
+
+// resolve returns the query counter of an outcome.
+func (m *metrics) resolve(o Outcome) prometheus.Counter {
 	// Normalise the key so the cache stays as bounded as the labels.
 	k := counterKey{zone: o.Zone, qtype: o.Qtype, rcode: o.Rcode}
 	if k.qtype != 0 && !knownQtypes[k.qtype] {
@@ -91,17 +129,43 @@ func (m *metrics) observe(o Outcome) {
 	if rcodeLabel(k.rcode) == "other" {
 		k.rcode = otherRcode
 	}
-	if c, ok := m.counters.Load(k); ok {
-		c.(prometheus.Counter).Inc()
-		return
+	if p := m.counters.Load(); p != nil {
+		if c, ok := (*p)[k]; ok {
+			return c
+		}
 	}
-	zone := o.Zone
+	return m.counter(k)
+}
+
+// counter resolves and remembers the counter of k.
+func (m *metrics) counter(k counterKey) prometheus.Counter {
+	m.countersMu.Lock()
+	defer m.countersMu.Unlock()
+	old := m.counters.Load()
+	if old != nil {
+		if c, ok := (*old)[k]; ok {
+			return c
+		}
+	}
+	zone := k.zone
 	if zone == "" {
 		zone = "other"
 	}
-	c := m.queries.WithLabelValues(zone, qtypeLabel(o.Qtype), rcodeLabel(o.Rcode))
-	m.counters.Store(k, c)
-	c.Inc()
+	c := m.queries.WithLabelValues(zone, qtypeLabel(k.qtype), rcodeLabel(k.rcode))
+	next := make(map[counterKey]prometheus.Counter, 1+len(mapOrNil(old)))
+	for kk, cc := range mapOrNil(old) {
+		next[kk] = cc
+	}
+	next[k] = c
+	m.counters.Store(&next)
+	return c
+}
+
+func mapOrNil(p *map[counterKey]prometheus.Counter) map[counterKey]prometheus.Counter {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // knownQtypes are the query types counted by name; others are "other".

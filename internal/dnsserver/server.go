@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,16 +17,19 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gslb-dev/gslb/internal/config"
+	"github.com/gslb-dev/gslb/internal/rrl"
 )
 
-// maxUDPReaders bounds the reader goroutines per UDP socket.
-const maxUDPReaders = 64
+// maxUDPSockets bounds the UDP sockets per listen address.
+const maxUDPSockets = 256
 
 // Deps are the Server's injected dependencies. Zero values are safe: a
 // nil Logger logs nothing and a nil Registry is replaced by a fresh one.
 type Deps struct {
 	Logger   *zap.Logger
 	Registry prometheus.Registerer
+	// Now is the clock of response rate limiting; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server serves the zones of a config over UDP and TCP on every address
@@ -34,12 +37,20 @@ type Deps struct {
 // reload; its listeners stay open.
 type Server struct {
 	listen  []string
-	readers int
+	sockets int // UDP sockets per listen address
 	log     *zap.Logger
 	m       *metrics
 
 	handler atomic.Pointer[Handler]
 	tcp     tcpTracker
+
+	// rrl limits UDP responses (nil when disabled); rrlCfg is its config,
+	// so that a reload keeps the buckets unless the settings changed.
+	rrl    atomic.Pointer[rrl.Limiter]
+	rrlCfg config.RRLConfig
+	now    func() time.Time
+	rrlMu  sync.Mutex // serialises Swap's replacement of rrl
+	clock  *coarseClock
 
 	started atomic.Bool
 	ready   chan struct{}
@@ -68,19 +79,27 @@ func NewServer(cfg *config.Config, router Router, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dns server: %w", err)
 	}
-	readers := cfg.DNS.UDPSockets
-	if readers <= 0 {
-		readers = runtime.GOMAXPROCS(0)
+	sockets := cfg.DNS.UDPSockets
+	if sockets <= 0 {
+		sockets = runtime.GOMAXPROCS(0)
 	}
 	s := &Server{
 		listen:  slices.Clone(cfg.DNS.Listen),
-		readers: min(readers, maxUDPReaders),
+		sockets: min(sockets, maxUDPSockets),
 		log:     deps.Logger,
 		m:       m,
 		ready:   make(chan struct{}),
+		now:     deps.Now,
+		rrlCfg:  cfg.DNS.RRL,
+		clock:   newCoarseClock(),
+	}
+	if s.now == nil {
+		s.now = s.clock.Now
 	}
 	s.tcp.init()
+	h.nanos = s.clock.nanos
 	s.handler.Store(h)
+	s.rrl.Store(rrl.New(cfg.DNS.RRL, rrl.Deps{Now: s.now}))
 	return s, nil
 }
 
@@ -100,11 +119,18 @@ func (s *Server) Swap(cfg *config.Config, router Router) error {
 	if err != nil {
 		return fmt.Errorf("swap dns config: %w", err)
 	}
+	h.nanos = s.clock.nanos
 	if !slices.Equal(cfg.DNS.Listen, s.listen) {
 		s.log.Warn("dns listen addresses change only on restart",
 			zap.Strings("listening", s.listen), zap.Strings("configured", cfg.DNS.Listen))
 	}
 	s.handler.Store(h)
+	s.rrlMu.Lock()
+	if !reflect.DeepEqual(cfg.DNS.RRL, s.rrlCfg) {
+		s.rrlCfg = cfg.DNS.RRL
+		s.rrl.Store(rrl.New(cfg.DNS.RRL, rrl.Deps{Now: s.now}))
+	}
+	s.rrlMu.Unlock()
 	s.log.Info("dns config swapped", zap.Int("zones", len(h.zones.zones)))
 	return nil
 }
@@ -145,13 +171,13 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	for _, addr := range s.listen {
-		u, t, err := listenPair(ctx, addr)
+		us, t, err := listenGroup(ctx, addr, s.sockets)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("dns listen %s: %w", addr, err)
 		}
-		udps, tcps = append(udps, u), append(tcps, t)
-		addrs = append(addrs, u.LocalAddr().(*net.UDPAddr).AddrPort())
+		udps, tcps = append(udps, us...), append(tcps, t)
+		addrs = append(addrs, us[0].LocalAddr().(*net.UDPAddr).AddrPort())
 	}
 	s.addrs = addrs
 	close(s.ready)
@@ -159,18 +185,20 @@ func (s *Server) Run(ctx context.Context) error {
 	for i, a := range addrs {
 		strs[i] = a.String()
 	}
-	s.log.Info("dns listening", zap.Strings("addrs", strs), zap.Int("udp_readers", s.readers))
+	s.log.Info("dns listening", zap.Strings("addrs", strs), zap.Int("udp_sockets_per_address", len(udps)/len(addrs)))
 
+	// One reader per socket, answering inline: the kernel spreads the
+	// queries over the sockets (SO_REUSEPORT), and no goroutine is
+	// started or buffer allocated per packet.
 	var loops sync.WaitGroup
 	for _, u := range udps {
 		pktinfo := enablePktinfo(u)
-		for range s.readers {
-			loops.Go(func() { s.serveUDP(u, pktinfo) })
-		}
+		loops.Go(func() { s.serveUDP(u, pktinfo) })
 	}
 	for _, t := range tcps {
 		loops.Go(func() { s.serveTCP(t) })
 	}
+	loops.Go(func() { s.clock.run(ctx) })
 
 	<-ctx.Done()
 	closeAll()
@@ -194,37 +222,18 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// listenPair binds UDP and TCP on the same address. With port 0 the TCP
-// port is the one the kernel chose for UDP (retried if it is taken).
-func listenPair(ctx context.Context, addr string) (*net.UDPConn, *net.TCPListener, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	var lc net.ListenConfig
-	for attempt := 0; ; attempt++ {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
-		if err != nil {
-			return nil, nil, err
-		}
-		u := pc.(*net.UDPConn)
-		p := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err == nil {
-			return u, l.(*net.TCPListener), nil
-		}
-		u.Close()
-		if port != "0" || attempt >= 10 {
-			return nil, nil, err
-		}
-	}
-}
-
 // handle answers one message with the current handler, recording metrics.
 // A panic is a bug: it is counted, logged at most once a minute, and the
 // message dropped.
-func (s *Server) handle(buf, req []byte, src netip.AddrPort, tr Transport) (resp []byte) {
-	start := time.Now()
+//
+// Reading the clock costs as much as a cached answer on common virtual
+// machines, so only messages with timed set are timed for the duration
+// histogram (the UDP loops time one in durationSample).
+func (s *Server) handle(buf, req []byte, src netip.AddrPort, tr Transport, timed bool) (resp []byte, rcode int) {
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			resp = nil
@@ -237,8 +246,10 @@ func (s *Server) handle(buf, req []byte, src netip.AddrPort, tr Transport) (resp
 			}
 		}
 	}()
-	resp, out := s.handler.Load().Respond(buf, req, src, tr)
-	s.m.duration.Observe(time.Since(start).Seconds())
-	s.m.observe(out)
-	return resp
+	resp, out, e := s.handler.Load().respondEntry(buf, req, src, tr)
+	if timed {
+		s.m.duration.Observe(time.Since(start).Seconds())
+	}
+	s.m.observeEntry(out, e)
+	return resp, out.Rcode
 }

@@ -199,7 +199,7 @@ func (s *Server) serveConn(tc *tcpConn) {
 			reason = tc.readErrReason(err, reasonReadTimeout)
 			return
 		}
-		resp := s.handle(out, msg, src, TCP)
+		resp, _ := s.handle(out, msg, src, TCP, true)
 		if resp == nil {
 			return // not a query: this is no DNS client
 		}

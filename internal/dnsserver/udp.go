@@ -1,12 +1,15 @@
 package dnsserver
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/gslb-dev/gslb/internal/rrl"
 )
 
 // maxUDPMessage is the largest UDP payload.
@@ -29,8 +32,9 @@ func enablePktinfo(u *net.UDPConn) bool {
 	return err4 == nil || err6 == nil
 }
 
-// serveUDP reads and answers queries on u until it is closed. Several
-// goroutines may serve one socket; each owns its buffers.
+// serveUDP reads and answers queries on u until it is closed, subject to
+// response rate limiting. Several goroutines may serve one socket; each
+// owns its buffers.
 func (s *Server) serveUDP(u *net.UDPConn, pktinfo bool) {
 	in := make([]byte, maxUDPMessage)
 	out := make([]byte, 0, 4096)
@@ -38,6 +42,11 @@ func (s *Server) serveUDP(u *net.UDPConn, pktinfo bool) {
 	if pktinfo {
 		oob = make([]byte, oobSize)
 	}
+	var (
+		count    uint32
+		lastTick int64
+		budget   int
+	)
 	for {
 		n, oobn, _, src, err := u.ReadMsgUDPAddrPort(in, oob)
 		if err != nil {
@@ -51,9 +60,27 @@ func (s *Server) serveUDP(u *net.UDPConn, pktinfo bool) {
 		if src.Port() == 0 {
 			continue // cannot be answered
 		}
-		resp := s.handle(out, in[:n], src, UDP)
+		// Time every message while this loop handles few, else one in
+		// durationSample.
+		count++
+		if tick := s.clock.nanos(); tick != lastTick {
+			lastTick, budget = tick, timedPerTick
+		}
+		timed := budget > 0 || count%durationSample == 0
+		budget--
+		resp, rcode := s.handle(out, in[:n], src, UDP, timed)
 		if resp == nil {
 			continue
+		}
+		if lim := s.rrl.Load(); lim != nil {
+			switch lim.Check(src.Addr(), rrl.ClassOf(rcode)) {
+			case rrl.Slip:
+				s.m.rrlSlip.Inc()
+				resp = slipReply(resp)
+			case rrl.Drop:
+				s.m.rrlDrop.Inc()
+				continue
+			}
 		}
 		if pktinfo {
 			_, _, _ = u.WriteMsgUDPAddrPort(resp, replySource(oob[:oobn]), src)
@@ -65,6 +92,14 @@ func (s *Server) serveUDP(u *net.UDPConn, pktinfo bool) {
 		}
 	}
 }
+
+// The duration histogram times the first timedPerTick UDP messages of a
+// loop in each tick of the coarse clock (so every message at low rates)
+// and one in durationSample of the rest.
+const (
+	timedPerTick   = 4
+	durationSample = 16
+)
 
 // replySource turns the destination address of a received packet into the
 // control message that makes the reply leave from it.
@@ -84,4 +119,22 @@ func replySource(oob []byte) []byte {
 		return (&ipv4.ControlMessage{Src: cm4.Dst}).Marshal()
 	}
 	return nil
+}
+
+// slipReply turns resp, in place, into the minimal reply RRL sends for a
+// limited response (a "slip"): its header with TC=1 and no records, and
+// its question, so that a real client retries over TCP.
+func slipReply(resp []byte) []byte {
+	if len(resp) < headerSize {
+		return resp
+	}
+	end := headerSize
+	if e, ok := plainNameEnd(resp, headerSize); ok && e+4 <= len(resp) && binary.BigEndian.Uint16(resp[4:]) == 1 {
+		end = e + 4
+	} else {
+		binary.BigEndian.PutUint16(resp[4:], 0)
+	}
+	resp[2] |= 0x02 // TC
+	clear(resp[6:12])
+	return resp[:end]
 }
