@@ -1,13 +1,13 @@
 package admin
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gslb-dev/gslb/internal/promreg"
 )
 
 // metrics are the admin API's own collectors.
@@ -28,28 +28,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"action", "result"}),
 	}
 	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
+	if m.requests, err = promreg.Register(reg, m.requests); err != nil {
 		return nil, err
 	}
-	if m.actions, err = register(reg, m.actions); err != nil {
+	if m.actions, err = promreg.Register(reg, m.actions); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, reusing an identical collector already registered
-// (a second admin server on the same registry, as after a restart in tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register admin metrics: %w", err)
-	}
-	return c, nil
 }
 
 // routeLabel turns a ServeMux pattern such as

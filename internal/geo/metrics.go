@@ -1,9 +1,9 @@
 package geo
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gslb-dev/gslb/internal/promreg"
 )
 
 // metrics are the geo package's collectors, registered once per registry.
@@ -17,11 +17,11 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reloads: registerCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		reloads: promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gslb_geo_reload_total",
 			Help: "GeoIP database (re)loads by result (success, error).",
 		}, []string{"result"})),
-		lookups: registerCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		lookups: promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gslb_geo_lookups_total",
 			Help: "Address lookups by the source that located them (cidr_map, geoip, none, error).",
 		}, []string{"source"})),
@@ -33,20 +33,4 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.lookupNone = m.lookups.WithLabelValues("none")
 	m.lookupErr = m.lookups.WithLabelValues("error")
 	return m
-}
-
-// registerCounterVec registers c, or returns the collector already
-// registered under the same name (a reload builds a new Resolver against
-// the same registry).
-func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-		// A conflicting registration: keep counting, unexported.
-	}
-	return c
 }

@@ -1,9 +1,9 @@
 package health
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gslb-dev/gslb/internal/promreg"
 )
 
 // metrics are the Checker's Prometheus collectors.
@@ -34,25 +34,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Active health check probes by pool and result (success or failure).",
 		}, []string{"pool", "result"}),
 	}
-	m.endpointUp = register(reg, m.endpointUp)
-	m.regionUp = register(reg, m.regionUp)
-	m.checkDuration = register(reg, m.checkDuration)
-	m.checks = register(reg, m.checks)
+	m.endpointUp = promreg.MustRegister(reg, m.endpointUp)
+	m.regionUp = promreg.MustRegister(reg, m.regionUp)
+	m.checkDuration = promreg.MustRegister(reg, m.checkDuration)
+	m.checks = promreg.MustRegister(reg, m.checks)
 	return m
-}
-
-// register registers c on reg, reusing an identical collector that is
-// already registered (a Checker rebuilt on the same registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		// A conflicting collector under the same name: keep ours
-		// unregistered rather than failing the health checker.
-	}
-	return c
 }

@@ -1,10 +1,11 @@
 package routing
 
 import (
-	"errors"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gslb-dev/gslb/internal/promreg"
 )
 
 // Reasons a decision names (Decision.Reason), also the values of the
@@ -55,11 +56,11 @@ type engineMetrics struct {
 
 func newEngineMetrics(reg prometheus.Registerer) *engineMetrics {
 	return &engineMetrics{
-		decisions: registerCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		decisions: promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gslb_routing_decisions_total",
 			Help: "Routing decisions by service, region answered (empty when the answer spans regions) and reason.",
 		}, []string{"service", "region", "reason"})),
-		allDown: registerCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		allDown: promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gslb_routing_all_down_total",
 			Help: "Decisions made with no healthy region, by service and outcome (fail_open, fallback, fail_closed).",
 		}, []string{"service", "outcome"})),
@@ -120,19 +121,4 @@ func (sm *serviceMetrics) allDownOutcome(outcome string) {
 		sm.allDown[x].Store(c)
 	}
 	(*c).Inc()
-}
-
-// registerCounterVec registers c, or returns the collector already
-// registered under the same name (a reload builds a new Engine against the
-// same registry).
-func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
