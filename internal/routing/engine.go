@@ -243,6 +243,10 @@ func (e *Engine) Config() *config.Config { return e.cfg }
 // Health returns the engine's health source.
 func (e *Engine) Health() health.Source { return e.health }
 
+// SnapshotVersion returns the version of the health snapshot decisions
+// are made from now (Decision.SnapshotVersion of a decision made now).
+func (e *Engine) SnapshotVersion() uint64 { return e.snapshot().Version }
+
 // Locator returns the engine's locator.
 func (e *Engine) Locator() geo.Locator { return e.geo }
 

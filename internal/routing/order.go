@@ -53,7 +53,7 @@ func (cs *compiledService) geoOrder(client netip.Addr, loc geo.Location, buf []i
 			if !client.IsValid() || r.cidr.Addr().Is4() != client.Is4() {
 				continue
 			}
-			cpl := commonPrefixLen(client, r.cidr.Addr())
+			cpl := geo.CommonPrefixLen(client, r.cidr.Addr())
 			if cpl < r.cidr.Bits() {
 				p.ruleScope = max(p.ruleScope, cpl+1)
 				if tr != nil {
