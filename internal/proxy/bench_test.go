@@ -45,7 +45,10 @@ func BenchmarkProxy(b *testing.B) {
 	}
 
 	b.Run("gslb", func(b *testing.B) {
-		cfg := testConfig(b, []ep{{"east-1", "east", east.port()}}, "")
+		// As bench/run.sh configures it: outlier detection (on by default)
+		// and a per-client rate limit that is never reached.
+		cfg := testConfig(b, []ep{{"east-1", "east", east.port()}},
+			"rate_limit: {requests_per_second: 1000000000, burst: 1000000000}")
 		h := startProxy(b, cfg, nil, Deps{})
 		run(b, h.url)
 	})

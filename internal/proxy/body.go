@@ -20,12 +20,12 @@ type requestBody struct {
 
 // prepareBody buffers r's body when it is at most limit bytes; a larger (or
 // longer than announced) body is streamed and cannot be retried.
-func prepareBody(r *http.Request, limit int64) (*requestBody, error) {
+func prepareBody(r *http.Request, limit int64) (requestBody, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return &requestBody{replayable: true}, nil
+		return requestBody{replayable: true}, nil
 	}
 	if r.ContentLength > limit || limit <= 0 {
-		return &requestBody{stream: r.Body, hasBody: true}, nil
+		return requestBody{stream: r.Body, hasBody: true}, nil
 	}
 	size := r.ContentLength
 	if size < 0 {
@@ -34,13 +34,13 @@ func prepareBody(r *http.Request, limit int64) (*requestBody, error) {
 	var b bytes.Buffer
 	b.Grow(int(size) + 1)
 	if _, err := b.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
-		return nil, err
+		return requestBody{}, err
 	}
 	if int64(b.Len()) <= limit {
-		return &requestBody{replayable: true, buf: b.Bytes(), hasBody: true}, nil
+		return requestBody{replayable: true, buf: b.Bytes(), hasBody: true}, nil
 	}
 	// Too long to buffer: send what was read, then the rest, once.
-	return &requestBody{
+	return requestBody{
 		stream: struct {
 			io.Reader
 			io.Closer

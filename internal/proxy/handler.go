@@ -82,7 +82,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dec := rt.router.Upstreams(route.service, px.LocalRegion)
-	s.forward(rt, route, &x, &dec, body)
+	s.forward(rt, route, &x, &dec, &body)
 }
 
 // forward runs the attempt loop: pick an upstream, proxy, and on a
@@ -100,7 +100,8 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 	failedRegions := failedBuf[:0]
 	var lastErr error
 	for i := 0; i < maxAttempts; i++ {
-		up, why := rt.pick(dec.Targets, tried, failedRegions, s.now())
+		now := s.now()
+		up, why := rt.pick(dec.Targets, tried, failedRegions, now)
 		if up == nil {
 			switch {
 			case lastErr != nil:
@@ -117,7 +118,7 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 			s.m.retries.WithLabelValues(route.label).Inc()
 		}
 		a := &attempt{
-			rt: rt, route: route, up: up, w: x.rec, start: s.now(), deadline: deadline,
+			rt: rt, route: route, up: up, w: x.rec, start: now, deadline: deadline,
 			mayRetry: i+1 < maxAttempts && idempotent && body.replayable && rt.hasCandidates(dec.Targets, tried),
 		}
 		x.attempts = i + 1
@@ -152,9 +153,13 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 // try proxies one attempt and records its outcome for outlier detection.
 func (s *Server) try(a *attempt, r *http.Request, body *requestBody) {
 	defer a.up.release()
-	out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
-	body.attach(out)
-	s.rp.ServeHTTP(a.w, out)
+	if fastEligible(a.rt, r, body) {
+		s.tryFast(a, r)
+	} else {
+		out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
+		body.attach(out)
+		s.rp.ServeHTTP(a.w, out)
+	}
 	switch {
 	case a.retryStatus:
 		a.rt.outlier.failure(a.up, "status "+strconv.Itoa(a.status))

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"time"
 )
@@ -53,6 +54,10 @@ type attempt struct {
 	err         error
 	retryStatus bool
 	observed    bool
+
+	// fast is the response of a fast-path attempt (kept here to spare an
+	// allocation).
+	fast fastResponse
 }
 
 type attemptKey struct{}
@@ -134,8 +139,9 @@ func retryableStatus(code int) bool {
 
 func isEventStream(h http.Header) bool {
 	ct := h.Get("Content-Type")
-	if ct == "" {
-		return false
+	const es = "text/event-stream"
+	if len(ct) < len(es) || !strings.EqualFold(ct[:len(es)], es) {
+		return false // cheap: no parsing for the common case
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "text/event-stream"

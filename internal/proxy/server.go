@@ -1,9 +1,16 @@
 // Package proxy is gslb's L7 sidecar reverse proxy. It routes requests by
 // Host (and optional path prefix) to a service, asks the routing engine for
 // the service's upstreams (local region first while it is up), and forwards
-// with net/http/httputil.ReverseProxy, extended through its hooks with
-// retries, passive outlier detection, per-client rate limits and
+// with retries, passive outlier detection, per-client rate limits and
 // concurrency limits.
+//
+// Requests without a body, of an idempotent method and not asking for a
+// protocol upgrade take a fast path to plain-HTTP upstreams (fastpath.go):
+// the handler goroutine writes the request on a pooled keep-alive
+// HTTP/1.1 connection and copies the response back, parsing common
+// response heads itself. The others go through net/http/httputil's
+// ReverseProxy, extended through its hooks (hooks.go). Both apply the same
+// header hygiene, retries and outlier accounting.
 //
 // Behaviour worth knowing:
 //   - Requests for hosts that no route names get 421 Misdirected Request
@@ -70,6 +77,7 @@ type Server struct {
 	m    *metrics
 	now  func() time.Time
 	rp   *httputil.ReverseProxy
+	bufs *bufferPool
 
 	rt      atomic.Pointer[runtime]
 	cert    atomic.Pointer[tls.Certificate]
@@ -112,6 +120,7 @@ func New(cfg *config.Config, router Router, deps Deps) (*Server, error) {
 		m:         newMetrics(deps.Registry),
 		listenCfg: cfg.Proxy,
 		ready:     make(chan struct{}),
+		bufs:      newBufferPool(),
 	}
 	s.rp = &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
@@ -119,7 +128,7 @@ func New(cfg *config.Config, router Router, deps Deps) (*Server, error) {
 		ModifyResponse: s.modifyResponse,
 		ErrorHandler:   s.errorHandler,
 		ErrorLog:       zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
-		BufferPool:     newBufferPool(),
+		BufferPool:     s.bufs,
 	}
 	rt, err := s.newRuntime(cfg, router, nil)
 	if err != nil {
@@ -162,6 +171,11 @@ func (s *Server) Swap(cfg *config.Config, router Router) error {
 	}
 	if old.tr != rt.tr {
 		old.tr.closeIdle()
+	}
+	for k, u := range old.reg.byKey {
+		if rt.reg.byKey[k] != u {
+			u.conns.retire() // not carried over
+		}
 	}
 	s.log.Info("proxy config swapped", zap.Int("routes", len(cfg.Proxy.Routes)), zap.String("source", cfg.Source))
 	return nil
@@ -313,7 +327,9 @@ func (s *Server) Run(ctx context.Context) error {
 	plainSrv.Close()
 	tlsSrv.Close()
 	wg.Wait()
-	s.rt.Load().tr.closeIdle()
+	rt := s.rt.Load()
+	rt.tr.closeIdle()
+	rt.reg.retire()
 	s.log.Info("proxy stopped")
 	return runErr
 }
@@ -331,6 +347,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			rt.outlier.sweep(rt.reg)
+			rt.reg.pruneIdle(time.Now().Add(-upstreamIdleConnTimeout))
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // Connection pool sizes of the upstream transports.
 const (
-	upstreamMaxIdleConns        = 4096
+	upstreamMaxIdleConns        = 0 // no overall limit: idlePerHost bounds each upstream
 	upstreamMaxIdleConnsPerHost = 512
 	upstreamIdleConnTimeout     = 90 * time.Second
 	upstreamKeepAlive           = 30 * time.Second
@@ -24,18 +24,23 @@ const (
 // for — upstreams are addressed by IP — and pooled connections are never
 // reused for another host.
 type transports struct {
-	scheme   string
-	dial     time.Duration
-	upstream time.Duration
+	scheme      string
+	dial        time.Duration
+	upstream    time.Duration
+	idlePerHost int
 
 	plain *http.Transport
+	// dialer connects the fast path's upstream connections.
+	dialer *net.Dialer
 
 	mu  sync.Mutex
 	tls map[string]*http.Transport
 }
 
 func newTransports(px *config.ProxyConfig) *transports {
-	t := &transports{scheme: px.UpstreamScheme, dial: px.Timeouts.Dial, upstream: px.Timeouts.Upstream}
+	t := &transports{scheme: px.UpstreamScheme, dial: px.Timeouts.Dial, upstream: px.Timeouts.Upstream,
+		idlePerHost: idlePerHost(px),
+		dialer:      &net.Dialer{Timeout: px.Timeouts.Dial, KeepAlive: upstreamKeepAlive}}
 	if t.scheme != "https" {
 		t.plain = t.newTransport("")
 	} else {
@@ -46,7 +51,19 @@ func newTransports(px *config.ProxyConfig) *transports {
 
 // compatible reports whether t can serve px unchanged (kept across Swap).
 func (t *transports) compatible(px *config.ProxyConfig) bool {
-	return t.scheme == px.UpstreamScheme && t.dial == px.Timeouts.Dial && t.upstream == px.Timeouts.Upstream
+	return t.scheme == px.UpstreamScheme && t.dial == px.Timeouts.Dial && t.upstream == px.Timeouts.Upstream &&
+		t.idlePerHost == idlePerHost(px)
+}
+
+// idlePerHost is how many idle connections are kept per upstream: as many
+// as may be busy at once (max_concurrent_per_upstream), so that a steady
+// load at the limit never closes and redials, or upstreamMaxIdleConnsPerHost
+// when concurrency is unlimited.
+func idlePerHost(px *config.ProxyConfig) int {
+	if n := px.Limits.MaxConcurrentPerUpstream; n > 0 {
+		return n
+	}
+	return upstreamMaxIdleConnsPerHost
 }
 
 func (t *transports) newTransport(serverName string) *http.Transport {
@@ -56,7 +73,7 @@ func (t *transports) newTransport(serverName string) *http.Transport {
 		Proxy:                 nil,
 		DialContext:           d.DialContext,
 		MaxIdleConns:          upstreamMaxIdleConns,
-		MaxIdleConnsPerHost:   upstreamMaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:   t.idlePerHost,
 		IdleConnTimeout:       upstreamIdleConnTimeout,
 		ResponseHeaderTimeout: t.upstream,
 		TLSHandshakeTimeout:   t.dial,

@@ -31,6 +31,9 @@ type upstream struct {
 	ejections int // the ejection-time multiplier
 
 	lastEjectEnd time.Time // when the last ejection ended
+
+	// conns are the idle keep-alive connections of the fast path.
+	conns connPool
 }
 
 // tryAcquire takes an in-flight slot unless limit slots are taken.
@@ -131,4 +134,19 @@ func (r *registry) lookup(t *routing.Target, scheme string) *upstream {
 	u.pool.Store(ps)
 	ps.hosts = []*upstream{u}
 	return u
+}
+
+// retire closes the fast-path connections of every upstream, idle now or
+// returned later (the server stopped).
+func (r *registry) retire() {
+	for _, u := range r.byKey {
+		u.conns.retire()
+	}
+}
+
+// pruneIdle closes fast-path connections idle since before cutoff.
+func (r *registry) pruneIdle(cutoff time.Time) {
+	for _, u := range r.byKey {
+		u.conns.prune(cutoff)
+	}
 }
