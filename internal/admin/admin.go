@@ -131,23 +131,37 @@ func New(cfg config.AdminConfig, backend Backend, deps Deps) (*Server, error) {
 // body limit replaced. On error the previous settings stay. A changed
 // Listen address takes effect only on restart (it is logged).
 func (s *Server) SetConfig(cfg config.AdminConfig) error {
+	apply, err := s.PrepareConfig(cfg)
+	if err != nil {
+		return err
+	}
+	apply()
+	return nil
+}
+
+// PrepareConfig does the fallible part of SetConfig (reading the token)
+// without changing anything, and returns the function that applies the
+// new settings. A reload prepares every part before applying any, so a
+// failure leaves the old config in force everywhere.
+func (s *Server) PrepareConfig(cfg config.AdminConfig) (apply func(), err error) {
 	tok, err := loadToken(cfg)
 	if err != nil {
-		return fmt.Errorf("admin config: %w", err)
+		return nil, fmt.Errorf("admin config: %w", err)
 	}
 	maxBody := cfg.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = config.DefaultAdminMaxBodyBytes
 	}
-	old := s.settings.Swap(&settings{maxBody: maxBody, token: tok})
-	if cfg.Listen != "" && cfg.Listen != s.listen {
-		s.log.Warn("admin listen address changed; restart to apply", zap.String("listen", s.listen), zap.String("configured", cfg.Listen))
-	}
-	if old == nil || old.token.source != tok.source || old.token.digest != tok.digest {
-		// Log the token's source only, never the token.
-		s.log.Info("admin token set", zap.String("source", tok.source), zap.Bool("mutations_enabled", tok.set))
-	}
-	return nil
+	return func() {
+		old := s.settings.Swap(&settings{maxBody: maxBody, token: tok})
+		if cfg.Listen != "" && cfg.Listen != s.listen {
+			s.log.Warn("admin listen address changed; restart to apply", zap.String("listen", s.listen), zap.String("configured", cfg.Listen))
+		}
+		if old == nil || old.token.source != tok.source || old.token.digest != tok.digest {
+			// Log the token's source only, never the token.
+			s.log.Info("admin token set", zap.String("source", tok.source), zap.Bool("mutations_enabled", tok.set))
+		}
+	}, nil
 }
 
 // Handler returns the admin HTTP handler (all routes, instrumented).

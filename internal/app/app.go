@@ -78,9 +78,12 @@ type App struct {
 	reloadMu   sync.Mutex
 	lastReload atomic.Pointer[admin.ReloadResult]
 
-	// runCtx is the context of Run, used to run a reloaded geo locator.
-	runCtx    atomic.Pointer[context.Context]
+	// runCtx is the context of Run (nil when not running), used to run a
+	// reloaded geo locator; geoCancel stops the running locator, geoWG
+	// waits for it. All three are guarded by reloadMu.
+	runCtx    context.Context
 	geoCancel context.CancelFunc
+	geoWG     sync.WaitGroup
 
 	reloadOK    prometheus.Gauge
 	reloadTotal *prometheus.CounterVec
@@ -212,8 +215,6 @@ func (a *App) Demo() *demo.Ingresses { return a.demo }
 // Run serves until ctx is done, then shuts every part down. It returns the
 // first error of any part (for example a listener that cannot bind).
 func (a *App) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	a.runCtx.Store(&ctx)
 	cfg := a.Config()
 	if a.demo != nil {
 		if err := a.demo.Start(); err != nil {
@@ -221,13 +222,14 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		defer a.demo.Stop()
 	}
+	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.checker.Run(ctx) })
-	geoCtx, geoCancel := context.WithCancel(ctx)
+	// Under reloadMu, so that a concurrent reload neither starts a second
+	// locator nor has its own replaced.
 	a.reloadMu.Lock()
-	a.geoCancel = geoCancel
+	a.runCtx = ctx
+	a.startLocator(a.rt.Load().locator)
 	a.reloadMu.Unlock()
-	loc := a.rt.Load().locator
-	g.Go(func() error { return loc.Run(geoCtx) })
 	g.Go(func() error { return a.dns.Run(ctx) })
 	if a.proxy != nil {
 		g.Go(func() error { return a.proxy.Run(ctx) })
@@ -254,7 +256,11 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 	err := g.Wait()
-	geoCancel()
+	a.reloadMu.Lock()
+	a.runCtx = nil
+	a.geoCancel()
+	a.reloadMu.Unlock()
+	a.geoWG.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -338,22 +344,32 @@ func (a *App) reload() error {
 	if err != nil {
 		return err
 	}
+	// Everything that can fail (zone data, the proxy certificate, the admin
+	// token file) is checked before any part changes, so a failed reload
+	// leaves the old config serving everywhere, never half applied. The
+	// health checker goes first: the new engine reads its snapshot.
+	if _, err := dnsserver.NewZones(cfg, rt.engine); err != nil {
+		return fmt.Errorf("apply dns config: %w", err)
+	}
+	applyProxy, applyAdmin := func() {}, func() {}
+	if a.proxy != nil {
+		if applyProxy, err = a.proxy.PrepareSwap(cfg, rt.engine); err != nil {
+			return fmt.Errorf("apply proxy config: %w", err)
+		}
+	}
+	if a.admin != nil {
+		if applyAdmin, err = a.admin.PrepareConfig(cfg.Admin); err != nil {
+			return fmt.Errorf("apply admin config: %w", err)
+		}
+	}
 	if err := a.checker.Update(cfg); err != nil {
 		return fmt.Errorf("apply health config: %w", err)
 	}
 	if err := a.dns.Swap(cfg, rt.engine); err != nil {
 		return fmt.Errorf("apply dns config: %w", err)
 	}
-	if a.proxy != nil {
-		if err := a.proxy.Swap(cfg, rt.engine); err != nil {
-			return fmt.Errorf("apply proxy config: %w", err)
-		}
-	}
-	if a.admin != nil {
-		if err := a.admin.SetConfig(cfg.Admin); err != nil {
-			return fmt.Errorf("apply admin config: %w", err)
-		}
-	}
+	applyProxy()
+	applyAdmin()
 	if rt.locator != old.locator {
 		a.startLocator(rt.locator)
 	}
@@ -361,18 +377,18 @@ func (a *App) reload() error {
 	return nil
 }
 
-// startLocator runs a new geo locator in place of the old one.
+// startLocator runs loc in place of the running locator, if Run is
+// running. Called with reloadMu held.
 func (a *App) startLocator(loc *geo.Resolver) {
-	ctxp := a.runCtx.Load()
-	if ctxp == nil {
+	if a.runCtx == nil {
 		return
 	}
 	if a.geoCancel != nil {
 		a.geoCancel()
 	}
-	ctx, cancel := context.WithCancel(*ctxp)
+	ctx, cancel := context.WithCancel(a.runCtx)
 	a.geoCancel = cancel
-	go func() { _ = loc.Run(ctx) }()
+	a.geoWG.Go(func() { _ = loc.Run(ctx) })
 }
 
 // restartOnly rejects reloads that change what only a restart can change.

@@ -334,3 +334,51 @@ func TestDemoStatusPageInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedReloadAppliesNothing makes the last step of a reload fail (an
+// admin token file emptied since start) and checks that no part took the
+// new config: DNS still answers the old zone data and the health checker
+// still runs the old config.
+func TestFailedReloadAppliesNothing(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gslb.yaml")
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(release string) {
+		s := strings.Replace(reloadConfig, "RELEASE", release, 1)
+		s = strings.Replace(s, `admin: {listen: "127.0.0.1:0"}`, `admin: {listen: "127.0.0.1:0", token_file: "`+tokenFile+`"}`, 1)
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("one")
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cfg, file)
+	server := a.DNSAddrs()[0]
+	version := func() string {
+		r, err := query(server, "version.example.com", dns.TypeTXT, "")
+		if err != nil || len(r.Answer) != 1 {
+			return ""
+		}
+		return strings.Join(r.Answer[0].(*dns.TXT).Txt, "")
+	}
+
+	write("two")
+	if err := os.WriteFile(tokenFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadFrom("test"); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Fatalf("want an admin token error, got %v", err)
+	}
+	if v := version(); v != "one" {
+		t.Fatalf("DNS answers version %q after a failed reload, want the old config (one)", v)
+	}
+	if a.Checker().Config() != a.Config() {
+		t.Fatal("the health checker runs another config than the one serving")
+	}
+}

@@ -55,7 +55,7 @@ func (a *App) Explain(name string, qtype uint16, client netip.Addr) (routing.Dec
 	if client.IsValid() {
 		q.SourcePrefix = client.BitLen()
 	}
-	return explainDecision(rt.engine, svc.ID, q), nil
+	return rt.engine.Explain(svc.ID, q), nil
 }
 
 // DrainRegion implements admin.Backend.

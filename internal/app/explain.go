@@ -13,11 +13,6 @@ import (
 	"github.com/gslb-dev/gslb/internal/routing"
 )
 
-// explainDecision replays a decision with its human-readable trace.
-func explainDecision(e *routing.Engine, serviceID string, q routing.Query) routing.Decision {
-	return e.Explain(serviceID, q)
-}
-
 // ExplainOffline prints the decision for a client of a service name under
 // cfg, with every endpoint taken as healthy (no probes run), as
 // `gslb explain` does.
@@ -35,7 +30,7 @@ func ExplainOffline(w io.Writer, cfg *config.Config, name, qtype string, client 
 	if svc == nil {
 		return fmt.Errorf("%s is not a GSLB service name in %s", dns.Fqdn(name), cfg.Source)
 	}
-	d := explainDecision(engine, svc.ID, routing.Query{Client: client.Addr(), SourcePrefix: client.Bits(), QType: qt})
+	d := engine.Explain(svc.ID, routing.Query{Client: client.Addr(), SourcePrefix: client.Bits(), QType: qt})
 	if err := routing.FormatExplain(w, d); err != nil {
 		return err
 	}

@@ -134,8 +134,12 @@ func New(cfg *config.Config, router Router, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.loadCert(cfg.Proxy); err != nil {
+	cert, err := s.readCert(cfg.Proxy)
+	if err != nil {
 		return nil, err
+	}
+	if cert != nil {
+		s.cert.Store(cert)
 	}
 	s.rt.Store(rt)
 	return s, nil
@@ -148,18 +152,42 @@ func New(cfg *config.Config, router Router, deps Deps) (*Server, error) {
 // timeouts and max_header_bytes apply only at restart. On error (no proxy
 // section, unreadable certificate) the old config stays in force.
 func (s *Server) Swap(cfg *config.Config, router Router) error {
+	apply, err := s.PrepareSwap(cfg, router)
+	if err != nil {
+		return err
+	}
+	apply()
+	return nil
+}
+
+// PrepareSwap does the fallible part of Swap (building the new routes and
+// settings, reading the certificate) without changing anything, and
+// returns the function that swaps them in. A reload prepares every part
+// before applying any, so a failure leaves the old config in force
+// everywhere. Call at most one returned apply, and before any other Swap.
+func (s *Server) PrepareSwap(cfg *config.Config, router Router) (apply func(), err error) {
 	old := s.rt.Load()
 	if cfg == nil {
-		return errors.New("proxy: swap: nil config")
+		return nil, errors.New("proxy: swap: nil config")
 	}
 	rt, err := s.newRuntime(cfg, router, old)
 	if err != nil {
-		return fmt.Errorf("proxy: swap: %w", err)
+		return nil, fmt.Errorf("proxy: swap: %w", err)
 	}
-	if err := s.loadCert(cfg.Proxy); err != nil {
-		return fmt.Errorf("proxy: swap: %w", err)
+	cert, err := s.readCert(cfg.Proxy)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: swap: %w", err)
+	}
+	return func() { s.commit(cfg, old, rt, cert) }, nil
+}
+
+// commit swaps rt (built from old) and cert (nil: keep the current one) in.
+func (s *Server) commit(cfg *config.Config, old, rt *runtime, cert *tls.Certificate) {
+	if cert != nil {
+		s.cert.Store(cert)
 	}
 	s.logRestartOnly(s.listenCfg, cfg.Proxy)
+	rt.reg.adopt()
 	s.rt.Store(rt)
 	if old.outlier.feed != nil && rt.outlier.feed == nil {
 		// feed_health was turned off: withdraw what the proxy reported.
@@ -178,19 +206,19 @@ func (s *Server) Swap(cfg *config.Config, router Router) error {
 		}
 	}
 	s.log.Info("proxy config swapped", zap.Int("routes", len(cfg.Proxy.Routes)), zap.String("source", cfg.Source))
-	return nil
 }
 
-func (s *Server) loadCert(px *config.ProxyConfig) error {
+// readCert loads the TLS certificate of px; nil without TLS listeners or
+// certificate.
+func (s *Server) readCert(px *config.ProxyConfig) (*tls.Certificate, error) {
 	if len(s.listenCfg.ListenTLS) == 0 || px.CertFile == "" {
-		return nil
+		return nil, nil
 	}
 	c, err := tls.LoadX509KeyPair(px.CertFile, px.KeyFile)
 	if err != nil {
-		return fmt.Errorf("load proxy certificate %q: %w", px.CertFile, err)
+		return nil, fmt.Errorf("load proxy certificate %q: %w", px.CertFile, err)
 	}
-	s.cert.Store(&c)
-	return nil
+	return &c, nil
 }
 
 func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {

@@ -106,19 +106,25 @@ func newRegistry(cfg *config.Config, scheme string, old *registry) *registry {
 			}
 			if u == nil {
 				u = &upstream{poolName: name, endpoint: ep.Name, region: ep.Region, target: target}
+				u.pool.Store(ps)
 			}
 			r.byKey[key] = u
 			ps.hosts = append(ps.hosts, u)
 		}
 		r.pools[name] = ps
 	}
-	// Re-home carried-over upstreams under the new pool objects.
+	return r
+}
+
+// adopt re-homes upstreams carried over from an older registry under r's
+// pool objects. It is part of swapping r in: until then the old runtime
+// keeps using them with its own pools.
+func (r *registry) adopt() {
 	for _, ps := range r.pools {
 		for _, u := range ps.hosts {
 			u.pool.Store(ps)
 		}
 	}
-	return r
 }
 
 // lookup returns the upstream of a routing target. A target unknown to the

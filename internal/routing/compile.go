@@ -86,7 +86,10 @@ type compiledService struct {
 	// pool order: the fail-open answer.
 	all [numFams][]Target
 
-	view    atomic.Pointer[healthView]
+	view atomic.Pointer[healthView]
+	// upOrder is the region order Upstreams last computed; it depends only
+	// on the local region, which a proxy does not change per request.
+	upOrder atomic.Pointer[upstreamOrder]
 	allDown [numFams]atomic.Bool
 	metrics *serviceMetrics
 }

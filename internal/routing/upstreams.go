@@ -1,6 +1,8 @@
 package routing
 
 import (
+	"sort"
+
 	"github.com/gslb-dev/gslb/internal/geo"
 )
 
@@ -22,35 +24,9 @@ func (e *Engine) Upstreams(serviceID, localRegion string) Decision {
 	if v.degraded {
 		d.TTL = cs.degradedTTL
 	}
-	local, hasLocal := cs.index[localRegion]
-	var lat, lon float64
-	if r := e.cfg.Regions[localRegion]; r != nil {
-		lat, lon = r.Latitude, r.Longitude
-	}
-	var cbuf [maxStackRegions]distCand
-	cands := cbuf[:0]
-	for ri := 0; ri < cs.nService; ri++ {
-		if hasLocal && ri == local {
-			continue
-		}
-		r := &cs.regions[ri]
-		cands = append(cands, distCand{ri: ri, km: geo.DistanceKm(lat, lon, r.lat, r.lon)})
-	}
-	for i := 1; i < len(cands); i++ {
-		for j := i; j > 0 && cands[j].km < cands[j-1].km; j-- {
-			cands[j], cands[j-1] = cands[j-1], cands[j]
-		}
-	}
-	var obuf [maxStackRegions]int
-	order := obuf[:0]
-	if hasLocal {
-		order = append(order, local)
-	}
-	for _, c := range cands {
-		order = append(order, c.ri)
-	}
+	order := cs.upstreamOrder(e, localRegion)
 	n := 0
-	for _, ri := range order {
+	for _, ri := range order.regions {
 		if rv := &v.regions[ri]; rv.eligible(famAny) {
 			n += len(rv.targets[famAny])
 		}
@@ -64,7 +40,7 @@ func (e *Engine) Upstreams(serviceID, localRegion string) Decision {
 		return d
 	}
 	d.Targets = make([]Target, 0, n)
-	for _, ri := range order {
+	for _, ri := range order.regions {
 		rv := &v.regions[ri]
 		if !rv.eligible(famAny) {
 			continue
@@ -72,11 +48,52 @@ func (e *Engine) Upstreams(serviceID, localRegion string) Decision {
 		if d.Region == "" {
 			d.Region = cs.regions[ri].name
 			d.Reason = ReasonNearest
-			if hasLocal && ri == local {
+			if ri == order.local {
 				d.Reason = ReasonLocal
 			}
 		}
 		d.Targets = append(d.Targets, rv.targets[famAny]...)
 	}
 	return d
+}
+
+// upstreamOrder is the order in which Upstreams tries a service's regions
+// for one local region.
+type upstreamOrder struct {
+	localRegion string
+	local       int // index of localRegion, or -1 when not a service region
+	regions     []int
+}
+
+// upstreamOrder returns the service's regions for localRegion: the local
+// region first, then the others by distance from it (configured order on
+// ties). It is computed once per engine and local region, not per request.
+func (cs *compiledService) upstreamOrder(e *Engine, localRegion string) *upstreamOrder {
+	if o := cs.upOrder.Load(); o != nil && o.localRegion == localRegion {
+		return o
+	}
+	o := &upstreamOrder{localRegion: localRegion, local: -1, regions: make([]int, 0, cs.nService)}
+	local, hasLocal := cs.index[localRegion]
+	var lat, lon float64
+	if r := e.cfg.Regions[localRegion]; r != nil {
+		lat, lon = r.Latitude, r.Longitude
+	}
+	cands := make([]distCand, 0, cs.nService)
+	for ri := 0; ri < cs.nService; ri++ {
+		if hasLocal && ri == local {
+			continue
+		}
+		r := &cs.regions[ri]
+		cands = append(cands, distCand{ri: ri, km: geo.DistanceKm(lat, lon, r.lat, r.lon)})
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].km < cands[j].km })
+	if hasLocal {
+		o.local = local
+		o.regions = append(o.regions, local)
+	}
+	for _, c := range cands {
+		o.regions = append(o.regions, c.ri)
+	}
+	cs.upOrder.Store(o)
+	return o
 }
