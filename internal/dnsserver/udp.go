@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -33,20 +34,26 @@ func enablePktinfo(u *net.UDPConn) bool {
 }
 
 // serveUDP reads and answers queries on u until it is closed, subject to
-// response rate limiting. Several goroutines may serve one socket; each
-// owns its buffers.
+// response rate limiting. It reads and writes many datagrams per system
+// call where the platform can (serveUDPBatch), else one at a time.
 func (s *Server) serveUDP(u *net.UDPConn, pktinfo bool) {
+	if s.serveUDPBatch(u, pktinfo) {
+		return
+	}
+	s.serveUDPSingle(u, pktinfo)
+}
+
+// serveUDPSingle reads and answers one datagram per system call until u
+// is closed. Several goroutines may serve one socket; each owns its
+// buffers.
+func (s *Server) serveUDPSingle(u *net.UDPConn, pktinfo bool) {
 	in := make([]byte, maxUDPMessage)
 	out := make([]byte, 0, 4096)
 	var oob []byte
 	if pktinfo {
 		oob = make([]byte, oobSize)
 	}
-	var (
-		count    uint32
-		lastTick int64
-		budget   int
-	)
+	var smp sampler
 	for {
 		n, oobn, _, src, err := u.ReadMsgUDPAddrPort(in, oob)
 		if err != nil {
@@ -57,30 +64,9 @@ func (s *Server) serveUDP(u *net.UDPConn, pktinfo bool) {
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		if src.Port() == 0 {
-			continue // cannot be answered
-		}
-		// Time every message while this loop handles few, else one in
-		// durationSample.
-		count++
-		if tick := s.clock.nanos(); tick != lastTick {
-			lastTick, budget = tick, timedPerTick
-		}
-		timed := budget > 0 || count%durationSample == 0
-		budget--
-		resp, rcode := s.handle(out, in[:n], src, UDP, timed)
+		resp := s.answerUDP(out, in[:n], src, &smp)
 		if resp == nil {
 			continue
-		}
-		if lim := s.rrl.Load(); lim != nil {
-			switch lim.Check(src.Addr(), rrl.ClassOf(rcode)) {
-			case rrl.Slip:
-				s.m.rrlSlip.Inc()
-				resp = slipReply(resp)
-			case rrl.Drop:
-				s.m.rrlDrop.Inc()
-				continue
-			}
 		}
 		if pktinfo {
 			_, _, _ = u.WriteMsgUDPAddrPort(resp, replySource(oob[:oobn]), src)
@@ -91,6 +77,56 @@ func (s *Server) serveUDP(u *net.UDPConn, pktinfo bool) {
 			out = resp[:0] // keep the larger buffer
 		}
 	}
+}
+
+// answerUDP answers the UDP datagram req from src into out's storage and
+// applies response rate limiting. It returns the datagram to send, or nil
+// when nothing must be sent.
+func (s *Server) answerUDP(out, req []byte, src netip.AddrPort, smp *sampler) []byte {
+	if src.Port() == 0 {
+		return nil // cannot be answered
+	}
+	resp, rcode := s.handle(out, req, src, UDP, smp.timed(s.clock.nanos()))
+	if resp == nil {
+		return nil
+	}
+	return s.limitUDP(resp, src, rcode)
+}
+
+// limitUDP applies response rate limiting to the UDP response resp with
+// rcode for src: it returns resp, its slip reply, or nil (dropped).
+func (s *Server) limitUDP(resp []byte, src netip.AddrPort, rcode int) []byte {
+	if lim := s.rrl.Load(); lim != nil {
+		switch lim.Check(src.Addr(), rrl.ClassOf(rcode)) {
+		case rrl.Slip:
+			s.m.rrlSlip.Inc()
+			resp = slipReply(resp)
+		case rrl.Drop:
+			s.m.rrlDrop.Inc()
+			return nil
+		}
+	}
+	return resp
+}
+
+// sampler chooses the UDP messages a loop times for the duration
+// histogram: every message while the loop handles few, else one in
+// durationSample.
+type sampler struct {
+	count    uint32
+	lastTick int64
+	budget   int
+}
+
+// timed reports whether the next message is timed; tick is the coarse
+// clock's current reading.
+func (p *sampler) timed(tick int64) bool {
+	p.count++
+	if tick != p.lastTick {
+		p.lastTick, p.budget = tick, timedPerTick
+	}
+	p.budget--
+	return p.budget >= 0 || p.count%durationSample == 0
 }
 
 // The duration histogram times the first timedPerTick UDP messages of a
