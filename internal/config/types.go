@@ -49,6 +49,10 @@ type DNSConfig struct {
 	TCPReadTimeout time.Duration `yaml:"tcp_read_timeout"`
 	// MaxQueriesPerTCPConnection closes a connection after this many queries (0 = unlimited).
 	MaxQueriesPerTCPConnection int `yaml:"max_queries_per_tcp_connection"`
+	// MaxUDPAmplification caps a UDP answer at this multiple of the query's
+	// size; a larger answer is sent truncated (TC=1) so the client retries
+	// over TCP, which a spoofed source cannot. 0 disables the cap.
+	MaxUDPAmplification int `yaml:"max_udp_amplification"`
 	// UDPSockets is the number of SO_REUSEPORT UDP sockets per listen address.
 	UDPSockets int `yaml:"udp_sockets"`
 	// CacheSize is the number of packed answers kept (0 disables the cache).

@@ -24,6 +24,7 @@ const (
 	DefaultTCPReadTimeout             = 5 * time.Second
 	DefaultMaxQueriesPerTCPConnection = 1000
 	DefaultCacheSize                  = 65536
+	DefaultMaxUDPAmplification        = 10
 	DefaultMaxScopeV4                 = 24
 	DefaultMaxScopeV6                 = 56
 
@@ -149,6 +150,7 @@ func (v *validator) defaults() {
 	setDefault(&d.TCPReadTimeout, DefaultTCPReadTimeout)
 	defaultIfAbsent(v, path("dns", "max_queries_per_tcp_connection"), &d.MaxQueriesPerTCPConnection, DefaultMaxQueriesPerTCPConnection)
 	defaultIfAbsent(v, path("dns", "cache_size"), &d.CacheSize, DefaultCacheSize)
+	defaultIfAbsent(v, path("dns", "max_udp_amplification"), &d.MaxUDPAmplification, DefaultMaxUDPAmplification)
 	setDefault(&d.ECS.MaxScopeV4, DefaultMaxScopeV4)
 	setDefault(&d.ECS.MaxScopeV6, DefaultMaxScopeV6)
 	r := &d.RRL
@@ -435,6 +437,9 @@ func (v *validator) validateDNS() {
 	}
 	if d.UDPSockets < 0 || d.UDPSockets > 256 {
 		v.fail(path("dns", "udp_sockets"), "udp_sockets %d out of range 0..256 (0 = one per CPU)", d.UDPSockets)
+	}
+	if d.MaxUDPAmplification < 0 {
+		v.fail(path("dns", "max_udp_amplification"), "must not be negative (0 disables the cap)")
 	}
 	if d.CacheSize < 0 {
 		v.fail(path("dns", "cache_size"), "must not be negative")

@@ -218,7 +218,7 @@ func (h *Handler) serveEntry(buf, req []byte, q *wireQuery, e *entry, hasECS boo
 	if hasECS {
 		size += 4 + len(q.ecs)
 	}
-	if size > h.sizeLimit(tr, q.hasOPT, q.udpSize) {
+	if size > h.sizeLimit(tr, q.hasOPT, q.udpSize, len(req)) {
 		return nil, Outcome{}, false
 	}
 	out := append(buf[:0], e.resp...)

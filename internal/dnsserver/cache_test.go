@@ -292,7 +292,7 @@ func TestCacheDifferential(t *testing.T) {
 		if tr == UDP {
 			var m dns.Msg
 			if err := m.Unpack(want); err == nil && !m.Truncated {
-				limit := hc.sizeLimit(UDP, unpacked(req).IsEdns0() != nil, udpSizeOf(req))
+				limit := hc.sizeLimit(UDP, unpacked(req).IsEdns0() != nil, udpSizeOf(req), len(req))
 				if len(want) > limit {
 					t.Fatalf("query %d: %d-byte UDP answer over the client's %d without TC", i, len(want), limit)
 				}

@@ -48,6 +48,7 @@ const (
 type Handler struct {
 	zones      *Zones
 	udpSize    uint16
+	maxAmp     int // answers over UDP at most maxAmp × the query's size (0: no cap)
 	ecsEnabled bool
 	trusted    []netip.Prefix
 	maxScopeV4 int
@@ -97,6 +98,7 @@ func NewHandler(cfg *config.Config, router Router) (*Handler, error) {
 	h := &Handler{
 		zones:      zones,
 		udpSize:    max(d.UDPSize, dns.MinMsgSize),
+		maxAmp:     d.MaxUDPAmplification,
 		ecsEnabled: d.ECS.ECSEnabled(),
 		maxScopeV4: d.ECS.MaxScopeV4,
 		maxScopeV6: d.ECS.MaxScopeV6,
@@ -300,7 +302,7 @@ func (h *Handler) finishAnswer(buf, req []byte, resp *dns.Msg, respOpt *dns.OPT,
 	if opt != nil {
 		udpSize = opt.UDPSize()
 	}
-	limit := h.sizeLimit(tr, opt != nil, udpSize)
+	limit := h.sizeLimit(tr, opt != nil, udpSize, len(req))
 	ecsLen := 0
 	if ecs != nil {
 		ecsLen = 4 + len(ecsData)
@@ -317,15 +319,7 @@ func (h *Handler) finishAnswer(buf, req []byte, resp *dns.Msg, respOpt *dns.OPT,
 	if ecs != nil {
 		respOpt.Option = append(respOpt.Option, ecs.responseOption(ecsScope))
 	}
-	resp.Truncate(limit)
-	if resp.Truncated && tr == UDP {
-		// RFC 2181 §9: a resolver retries a truncated answer over TCP
-		// and ignores what it got; send as little as possible.
-		resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
-		if respOpt != nil {
-			resp.Extra = append(resp.Extra, respOpt)
-		}
-	}
+	truncate(resp, respOpt, limit, tr)
 	if packed, _ = packQuestionFolded(buf, resp, wireName); packed == nil {
 		out.Rcode = dns.RcodeServerFailure
 		return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
@@ -357,8 +351,10 @@ func packQuestionFolded(buf []byte, resp *dns.Msg, wireName []byte) (packed []by
 }
 
 // sizeLimit is the largest response a client may get over tr: over UDP
-// its advertised size (512 without EDNS), capped by dns.udp_size.
-func (h *Handler) sizeLimit(tr Transport, hasOPT bool, udpSize uint16) int {
+// its advertised size (512 without EDNS), capped by dns.udp_size and, for
+// a query of reqLen bytes (0: not capped), by dns.max_udp_amplification
+// times reqLen, so a spoofed query cannot draw a large answer at a victim.
+func (h *Handler) sizeLimit(tr Transport, hasOPT bool, udpSize uint16, reqLen int) int {
 	if tr != UDP {
 		return dns.MaxMsgSize // what the length prefix can carry
 	}
@@ -366,7 +362,11 @@ func (h *Handler) sizeLimit(tr Transport, hasOPT bool, udpSize uint16) int {
 	if hasOPT {
 		limit = max(int(udpSize), dns.MinMsgSize)
 	}
-	return min(limit, int(h.udpSize))
+	limit = min(limit, int(h.udpSize))
+	if h.maxAmp > 0 && reqLen > 0 {
+		limit = min(limit, h.maxAmp*reqLen)
+	}
+	return limit
 }
 
 // finish sets the rcode and OPT of resp, packs it and truncates it to
@@ -390,22 +390,30 @@ func (h *Handler) finish(buf []byte, resp *dns.Msg, respOpt *dns.OPT, rcode int,
 	if opt != nil {
 		udpSize = opt.UDPSize()
 	}
-	if limit := h.sizeLimit(tr, opt != nil, udpSize); len(packed) > limit {
-		resp.Truncate(limit)
-		if resp.Truncated && tr == UDP {
-			// RFC 2181 §9: a resolver retries a truncated answer over TCP
-			// and ignores what it got; send as little as possible.
-			resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
-			if respOpt != nil {
-				resp.Extra = append(resp.Extra, respOpt)
-			}
-		}
+	if limit := h.sizeLimit(tr, opt != nil, udpSize, 0); len(packed) > limit {
+		truncate(resp, respOpt, limit, tr)
 		if packed, err = resp.PackBuffer(buf[:cap(buf)]); err != nil {
 			out.Rcode = dns.RcodeServerFailure
 			return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
 		}
 	}
 	return packed, *out
+}
+
+// truncate shrinks resp, whose packed form exceeds limit, to fit: records
+// are dropped (dns.Msg.Truncate), and over UDP a truncated answer is sent
+// empty with TC=1, since a resolver retries it over TCP and ignores what it
+// got (RFC 2181 §9). A UDP limit below 512 bytes (the amplification cap)
+// always gives the empty TC=1 answer: dns.Msg.Truncate never goes below 512.
+func truncate(resp *dns.Msg, respOpt *dns.OPT, limit int, tr Transport) {
+	resp.Truncate(limit)
+	if tr == UDP && (resp.Truncated || limit < dns.MinMsgSize) {
+		resp.Truncated = true
+		resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
+		if respOpt != nil {
+			resp.Extra = append(resp.Extra, respOpt)
+		}
+	}
 }
 
 func (h *Handler) maxScope(family uint16) int {

@@ -311,7 +311,9 @@ func TestLimitUDPResponseCap(t *testing.T) {
 		recs = append(recs, fmt.Sprintf(`small TXT "%d %s"`, i, strings.Repeat("s", 100))) // ~280 bytes
 	}
 	recs = append(recs, bigTXT(20)...) // ~4.4 KB
+	// The amplification cap is off here: this test is about the size cap.
 	cfg := testConfig(t, recs, `  udp_size: 800
+  max_udp_amplification: 0
 `)
 	srv := startServer(t, cfg, engine(cfg))
 	const udpCap = 800
@@ -417,6 +419,53 @@ func TestLimitANYMinimal(t *testing.T) {
 		r, n := udpRaw(t, srv.addr, query("big.example.test.", dns.TypeANY, size))
 		if !r.Truncated || len(r.Answer) != 0 || n > max(512, int(size)) {
 			t.Errorf("ANY for a large RRset over UDP (EDNS %d): TC=%v, %d records, %d bytes", size, r.Truncated, len(r.Answer), n)
+		}
+	}
+}
+
+// TestLimitUDPAmplification: over UDP an answer is at most
+// max_udp_amplification times the query's size; a larger one is sent
+// truncated (and small, about the query's size) so the client retries over
+// TCP, where it gets the whole answer. Small answers are unaffected.
+func TestLimitUDPAmplification(t *testing.T) {
+	recs := []string{`medium TXT "` + strings.Repeat("m", 200) + `"`, `medium TXT "` + strings.Repeat("n", 200) + `"`}
+	cfg := testConfig(t, recs, `  max_udp_amplification: 5
+`)
+	srv := startServer(t, cfg, engine(cfg))
+	for _, tc := range []struct {
+		qname string
+		qtype uint16
+		tc    bool
+	}{
+		{"medium.example.test.", dns.TypeTXT, true}, // ~470 bytes for a ~50-byte query
+		{"example.test.", dns.TypeSOA, false},
+		{"www.example.test.", dns.TypeA, false},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(tc.qname, tc.qtype)
+		m.SetEdns0(1232, false)
+		req, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+		r, _, err := c.Exchange(m, srv.addr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.qname, err)
+		}
+		raw, _ := r.Pack()
+		if r.Truncated != tc.tc {
+			t.Errorf("%s %s: TC=%v, want %v (%d-byte answer to a %d-byte query)", tc.qname, dns.TypeToString[tc.qtype], r.Truncated, tc.tc, len(raw), len(req))
+		}
+		if len(raw) > 5*len(req) {
+			t.Errorf("%s: %d-byte UDP answer to a %d-byte query exceeds 5×", tc.qname, len(raw), len(req))
+		}
+		if tc.tc {
+			c.Net = "tcp"
+			r, _, err := c.Exchange(m, srv.addr)
+			if err != nil || r.Truncated || len(r.Answer) != 2 {
+				t.Fatalf("%s over TCP: %v, TC=%v, %d answers; want the whole answer", tc.qname, err, r != nil && r.Truncated, len(r.Answer))
+			}
 		}
 	}
 }
