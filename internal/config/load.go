@@ -72,7 +72,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	return parse(name, data, "")
 }
 
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var yamlLineRE = regexp.MustCompile(`(?s)^(?:yaml: )?line (\d+): (.*)$`)
 
 func parse(name string, data []byte, baseDir string) (*Config, error) {
 	errs := &Errors{File: name}
