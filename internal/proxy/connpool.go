@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ const (
 // and its buffers only.
 type upConn struct {
 	conn      net.Conn
+	lr        headLimitReader // under br: bounds the bytes of a response head
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
@@ -57,7 +59,39 @@ func (c *upConn) clearDeadline() {
 }
 
 func newUpConn(c net.Conn) *upConn {
-	return &upConn{conn: c, br: bufio.NewReaderSize(c, upConnReadBuffer), bw: bufio.NewWriterSize(c, upConnWriteBuffer)}
+	uc := &upConn{conn: c, lr: headLimitReader{r: c}, bw: bufio.NewWriterSize(c, upConnWriteBuffer)}
+	uc.br = bufio.NewReaderSize(&uc.lr, upConnReadBuffer)
+	return uc
+}
+
+// limitHead makes reads from the connection fail once n more bytes have
+// been read (n <= 0: no limit), as http.Transport bounds a response head
+// by MaxResponseHeaderBytes. Bytes the buffer reads ahead count too.
+func (c *upConn) limitHead(n int64) {
+	c.lr.limited = n > 0
+	c.lr.left = n
+}
+
+// headLimitReader reads from r, at most left bytes while limited.
+type headLimitReader struct {
+	r       net.Conn
+	limited bool
+	left    int64
+}
+
+func (l *headLimitReader) Read(p []byte) (int, error) {
+	if !l.limited {
+		return l.r.Read(p)
+	}
+	if l.left <= 0 {
+		return 0, fmt.Errorf("proxy: upstream response head exceeds %d bytes", maxUpstreamHeaderBytes)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // abort makes every blocked or future read and write on the connection

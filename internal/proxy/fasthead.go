@@ -9,8 +9,10 @@ import (
 
 // simpleHead is an upstream response head the fast path handles without
 // net/http's general parser: HTTP/1.1, a final status other than 101,
-// CRLF line endings, no obs-fold, no Transfer-Encoding or Trailer, and a
-// body delimited by Content-Length (or none, for HEAD, 204 and 304).
+// CRLF line endings, no obs-fold, no control characters (bare CR or LF,
+// NUL...) in the reason or field values, no Transfer-Encoding or Trailer,
+// and a body delimited by one Content-Length (or none, for HEAD, 204 and
+// 304).
 // Anything else (chunked or close-delimited bodies, trailers, 1xx, odd
 // syntax) is left unread for http.ReadResponse.
 type simpleHead struct {
@@ -45,7 +47,8 @@ func parseSimpleHead(head []byte, method string) (simpleHead, bool) {
 	h := simpleHead{size: len(head), length: -1}
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	// "HTTP/1.1 200 OK": version, three-digit status, optional reason.
-	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
+	if len(line) < 12 || string(line[:9]) != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') ||
+		!validFieldValue(line[12:]) {
 		return h, false
 	}
 	for _, c := range line[9:12] {
@@ -63,12 +66,17 @@ func parseSimpleHead(head []byte, method string) (simpleHead, bool) {
 		if !ok || len(name) == 0 || !validFieldName(name) {
 			return h, false // includes obs-fold (leading space)
 		}
+		if !validFieldValue(value) {
+			// A bare LF may end the line for net/http's parser (and the
+			// head, before a CRLF): its reading is the one that counts.
+			return h, false
+		}
 		value = bytes.Trim(value, " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			n, ok := parseLength(value)
-			if !ok || (h.length >= 0 && h.length != n) {
-				return h, false
+			if !ok || h.length >= 0 {
+				return h, false // duplicates are folded (or refused) by net/http
 			}
 			h.length = n
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")), bytes.EqualFold(name, []byte("Trailer")):
@@ -167,6 +175,18 @@ func parseLength(b []byte) (int64, bool) {
 func validFieldName(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 || !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue reports whether b holds no control character other than
+// HTAB (RFC 9110 §5.5: field-vchar, SP, HTAB and obs-text), as net/textproto
+// requires of field values.
+func validFieldValue(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

@@ -27,6 +27,11 @@ import (
 // final one, as http.Transport does.
 const max1xxResponses = 5
 
+// maxUpstreamHeaderBytes bounds an upstream response head (each 1xx and
+// the final one), on the fast path and in the ReverseProxy's transport:
+// an upstream sending more gets its response refused with a 502.
+const maxUpstreamHeaderBytes = 1 << 20
+
 var errTooMany1xx = errors.New("proxy: upstream sent too many 1xx responses")
 
 // errUnexpected101 answers an upstream that switches protocols without
@@ -187,6 +192,10 @@ func (s *Server) roundTripFast(ctx context.Context, a *attempt, r *http.Request)
 		var uc *upConn
 		if round == 0 {
 			uc = a.up.conns.get()
+			for uc != nil && (uc.br.Buffered() != 0 || !idleClean(uc.conn)) {
+				uc.close() // closed by the upstream, or bytes nobody asked for
+				uc = a.up.conns.get()
+			}
 		}
 		reused := uc != nil
 		if uc == nil {
@@ -220,6 +229,8 @@ func (s *Server) exchange(f *fastResponse, a *attempt, r *http.Request) (got boo
 		return false, err
 	}
 	uc.armDeadline(a.rt.px.Timeouts.Upstream)
+	uc.limitHead(maxUpstreamHeaderBytes)
+	defer uc.limitHead(0)
 	if _, err := uc.br.Peek(1); err != nil {
 		return false, err
 	}
@@ -233,6 +244,9 @@ func (s *Server) exchange(f *fastResponse, a *attempt, r *http.Request) (got boo
 		if n > max1xxResponses {
 			return true, errTooMany1xx
 		}
+		// Each head gets the whole limit, as in http.Transport; what the
+		// buffer holds already was counted against the previous one.
+		uc.limitHead(maxUpstreamHeaderBytes)
 		res, err := http.ReadResponse(uc.br, r)
 		if err != nil {
 			return true, err
@@ -265,7 +279,7 @@ func (s *Server) exchange(f *fastResponse, a *attempt, r *http.Request) (got boo
 func writeRequestHead(bw *bufio.Writer, a *attempt, r *http.Request) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
-	bw.WriteString(r.URL.RequestURI())
+	bw.WriteString(escapeTarget(r.URL.RequestURI()))
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(r.Host)
 	bw.WriteString("\r\n")
@@ -305,6 +319,34 @@ func writeRequestHead(bw *bufio.Writer, a *attempt, r *http.Request) {
 	writeField(bw, "Via", via(r.ProtoMajor))
 	bw.WriteString("\r\n")
 }
+
+// escapeTarget percent-encodes the bytes of a request-target that an
+// HTTP/1.1 request line cannot carry (RFC 9112 §3.2): SP, '#' and
+// non-ASCII. net/url keeps them raw in a query that arrived in an HTTP/2
+// :path; sent as they are, they would change how the upstream splits the
+// request line.
+func escapeTarget(s string) string {
+	i := 0
+	for i < len(s) && !badTargetByte(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+8)
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		if c := s[i]; badTargetByte(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func badTargetByte(c byte) bool { return c <= ' ' || c == '#' || c >= 0x7f }
 
 func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString(k)

@@ -83,6 +83,7 @@ func (s *Server) observe(a *attempt) {
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	a := attemptFrom(pr.In.Context())
 	pr.SetURL(a.up.target)
+	pr.Out.URL.RawQuery = escapeTarget(pr.Out.URL.RawQuery) // as the fast path does
 	pr.Out.Host = pr.In.Host
 	if len(a.rt.trusted) > 0 && a.rt.trusted.contains(remoteAddr(pr.In)) {
 		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {

@@ -76,8 +76,10 @@ func (t *transports) newTransport(serverName string) *http.Transport {
 		MaxIdleConnsPerHost:   t.idlePerHost,
 		IdleConnTimeout:       upstreamIdleConnTimeout,
 		ResponseHeaderTimeout: t.upstream,
-		TLSHandshakeTimeout:   t.dial,
-		ExpectContinueTimeout: time.Second,
+		// The same bound as the fast path's (fastpath.go).
+		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
+		TLSHandshakeTimeout:    t.dial,
+		ExpectContinueTimeout:  time.Second,
 		// The proxy must not add Accept-Encoding nor decompress.
 		DisableCompression: true,
 	}

@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// scriptedBackend is a loopback TCP server whose serve function owns each
+// accepted connection, for responses that need control over timing.
+func scriptedBackend(t *testing.T, serve func(c net.Conn)) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+			wg.Go(func() { defer c.Close(); serve(c) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return netip.MustParseAddrPort(ln.Addr().String()).Port()
+}
+
+// TestFastPathEndlessResponseHeadBounded: an upstream sending a response
+// head far larger than maxUpstreamHeaderBytes gets a 502, not an
+// unbounded buffer in the proxy.
+func TestFastPathEndlessResponseHeadBounded(t *testing.T) {
+	port := scriptedBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		w := bufio.NewWriter(c)
+		w.WriteString("HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("f", 1000) + "\r\n"
+		for n := 0; n < 2*maxUpstreamHeaderBytes; n += len(line) {
+			if _, err := w.WriteString(line); err != nil {
+				return
+			}
+		}
+		w.WriteString("Content-Length: 2\r\n\r\nok")
+		w.Flush()
+	})
+	cfg := testConfig(t, []ep{{"east-1", "east", port}}, "")
+	h := startProxy(t, cfg, nil, Deps{})
+	if code, _, _ := h.get("/"); code != http.StatusBadGateway {
+		t.Fatalf("status %d for a response head over the limit, want 502", code)
+	}
+}
+
+// TestFastPathLateBytesDoNotPoisonPool: bytes an upstream sends after the
+// end of a response (here a body after a HEAD response, as broken servers
+// do) must not be read as the response to the next request on that
+// connection.
+func TestFastPathLateBytesDoNotPoisonPool(t *testing.T) {
+	late := make(chan struct{})
+	written := make(chan struct{})
+	port := scriptedBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.Method != http.MethodHead {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\n")
+			<-late
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned")
+			close(written)
+		}
+	})
+	cfg := testConfig(t, []ep{{"east-1", "east", port}}, "")
+	h := startProxy(t, cfg, nil, Deps{})
+	resp := h.do(http.MethodHead, "/", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("HEAD: status %d", resp.StatusCode)
+	}
+	close(late)
+	<-written
+	if code, body, _ := h.get("/"); code != 200 || body != "fresh" {
+		t.Fatalf("GET after a HEAD answered with a body: %d %q, want 200 \"fresh\"", code, body)
+	}
+}
+
+// TestFastPathBareLFInHeadNotSmuggled: a head line ended by a bare LF
+// before a CRLF ends the head for net/http's parser; the simple parser must
+// not read the body that follows as header fields.
+func TestFastPathBareLFInHeadNotSmuggled(t *testing.T) {
+	body := "Set-Cookie: evil=1\r\n\r\n"
+	be := newRawBackend(t, func(*http.Request) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 22\r\nX: y\n\r\n" + body + strings.Repeat("z", 22), true
+	})
+	cfg := testConfig(t, []ep{{"east-1", "east", be.port()}}, "")
+	h := startProxy(t, cfg, nil, Deps{})
+	resp := h.do(http.MethodGet, "/", nil)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.Header.Get("Set-Cookie") != "" || string(b) != body {
+		t.Fatalf("got Set-Cookie %q, body %q; want no Set-Cookie and body %q", resp.Header.Get("Set-Cookie"), b, body)
+	}
+}
+
+func TestParseSimpleHeadRejectsOddities(t *testing.T) {
+	for _, head := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n", // duplicate: net/http folds it
+		"HTTP/1.1 200 OK\r\nX: a\nContent-Length: 0\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\nX: b\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 O\x7fK\r\nContent-Length: 2\r\n\r\n",
+	} {
+		if h, ok := parseSimpleHead([]byte(head), http.MethodGet); ok {
+			t.Errorf("%q accepted as a simple head: %+v", head, h)
+		}
+	}
+	// HTAB and obs-text stay legal in field values.
+	if _, ok := parseSimpleHead([]byte("HTTP/1.1 200 OK\r\nX: a\tb \xe9\r\nContent-Length: 2\r\n\r\n"), http.MethodGet); !ok {
+		t.Error("HTAB / obs-text in a field value rejected")
+	}
+}
+
+// TestRequestTargetEscaped: an HTTP/2 client may put SP, '#' and non-ASCII
+// bytes in the query of :path, which net/url keeps raw; forwarded as is
+// they would break the upstream's request line ("GET /p?a b HTTP/1.1"),
+// and the upstream's refusal would count against it for outlier
+// detection. Both the fast path and the ReverseProxy must send them
+// percent-encoded.
+func TestRequestTargetEscaped(t *testing.T) {
+	be := newRawBackend(t, func(*http.Request) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	cfg := testConfig(t, []ep{{"east-1", "east", be.port()}}, "")
+	h := startProxy(t, cfg, nil, Deps{})
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	for _, method := range []string{http.MethodGet, http.MethodPost} { // fast path, ReverseProxy
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader("x")
+		}
+		req, _ := http.NewRequest(method, h.url+"/p", body)
+		req.URL.RawQuery = "a b HTTP/1.0#x\xe9"
+		req.Host = testHost
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d, want 200", method, resp.StatusCode)
+		}
+		line, _, _ := strings.Cut(<-be.reqs, "\r\n")
+		if want := method + " /p?a%20b%20HTTP/1.0%23x%E9 HTTP/1.1"; line != want {
+			t.Fatalf("request line %q, want %q", line, want)
+		}
+	}
+}
