@@ -175,13 +175,7 @@ func TestReloadUnderLoadKeepsAnsweringAndKeepsTheOldConfigWhenInvalid(t *testing
 	}
 	a := startApp(t, cfg, file)
 	server := a.DNSAddrs()[0]
-	version := func() string {
-		r, err := query(server, "version.example.com", dns.TypeTXT, "")
-		if err != nil || len(r.Answer) != 1 {
-			return ""
-		}
-		return strings.Join(r.Answer[0].(*dns.TXT).Txt, "")
-	}
+	version := func() string { return txtVersion(server) }
 	if v := version(); v != "one" {
 		t.Fatalf("version %q before reload", v)
 	}
@@ -240,6 +234,16 @@ func TestReloadUnderLoadKeepsAnsweringAndKeepsTheOldConfigWhenInvalid(t *testing
 	if !strings.Contains(body, "gslb_config_reload_success 0") {
 		t.Fatalf("metrics do not show the failed reload")
 	}
+}
+
+// txtVersion is the TXT text of version.example.com in reloadConfig as
+// server answers it now ("" when it does not).
+func txtVersion(server netip.AddrPort) string {
+	r, err := query(server, "version.example.com", dns.TypeTXT, "")
+	if err != nil || len(r.Answer) != 1 {
+		return ""
+	}
+	return strings.Join(r.Answer[0].(*dns.TXT).Txt, "")
 }
 
 func httpGet(t *testing.T, url string) string {
@@ -360,13 +364,7 @@ func TestFailedReloadAppliesNothing(t *testing.T) {
 	}
 	a := startApp(t, cfg, file)
 	server := a.DNSAddrs()[0]
-	version := func() string {
-		r, err := query(server, "version.example.com", dns.TypeTXT, "")
-		if err != nil || len(r.Answer) != 1 {
-			return ""
-		}
-		return strings.Join(r.Answer[0].(*dns.TXT).Txt, "")
-	}
+	version := func() string { return txtVersion(server) }
 
 	write("two")
 	if err := os.WriteFile(tokenFile, nil, 0o600); err != nil {
