@@ -136,59 +136,42 @@ retries: {max_body_bytes: 256}`)
 	}
 }
 
-func TestMaxConcurrentPerUpstream(t *testing.T) {
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	east := newBackend(t, "east", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			entered <- struct{}{}
-			<-release
-		}
-	})
-	cfg := testConfig(t, []ep{{"east-1", "east", east.port()}}, `limits: {max_concurrent_per_upstream: 1}`)
-	h := startProxy(t, cfg, nil, Deps{})
-	done := make(chan int)
-	go func() {
-		code, _, _ := h.get("/slow")
-		done <- code
-	}()
-	<-entered
-	if code, _, _ := h.get("/fast"); code != http.StatusServiceUnavailable {
-		t.Fatalf("second request while the only upstream is full: %d, want 503", code)
-	}
-	close(release)
-	if code := <-done; code != 200 {
-		t.Fatalf("slow request: %d", code)
-	}
-	if code, _, _ := h.get("/fast"); code != 200 {
-		t.Fatalf("after the slot freed: %d", code)
-	}
-}
-
-func TestMaxPending(t *testing.T) {
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	east := newBackend(t, "east", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			entered <- struct{}{}
-			<-release
-		}
-	})
-	cfg := testConfig(t, []ep{{"east-1", "east", east.port()}}, `limits: {max_pending: 1}`)
-	h := startProxy(t, cfg, nil, Deps{})
-	done := make(chan int)
-	go func() {
-		code, _, _ := h.get("/slow")
-		done <- code
-	}()
-	<-entered
-	if code, _, _ := h.get("/fast"); code != http.StatusServiceUnavailable {
-		t.Fatalf("over max_pending: %d, want 503", code)
-	}
-	close(release)
-	<-done
-	if code, _, _ := h.get("/fast"); code != 200 {
-		t.Fatalf("after: %d", code)
+// TestConcurrencyLimits: with the only upstream's slot (max_concurrent_per_upstream)
+// or the proxy's only pending slot (max_pending) taken, a second request
+// gets 503; once the first finishes, requests are served again.
+func TestConcurrencyLimits(t *testing.T) {
+	for _, tc := range []struct{ name, limit string }{
+		{"max_concurrent_per_upstream", `limits: {max_concurrent_per_upstream: 1}`},
+		{"max_pending", `limits: {max_pending: 1}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			entered := make(chan struct{}, 1)
+			east := newBackend(t, "east", func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					entered <- struct{}{}
+					<-release
+				}
+			})
+			cfg := testConfig(t, []ep{{"east-1", "east", east.port()}}, tc.limit)
+			h := startProxy(t, cfg, nil, Deps{})
+			done := make(chan int)
+			go func() {
+				code, _, _ := h.get("/slow")
+				done <- code
+			}()
+			<-entered
+			if code, _, _ := h.get("/fast"); code != http.StatusServiceUnavailable {
+				t.Fatalf("second request over %s: %d, want 503", tc.name, code)
+			}
+			close(release)
+			if code := <-done; code != 200 {
+				t.Fatalf("slow request: %d", code)
+			}
+			if code, _, _ := h.get("/fast"); code != 200 {
+				t.Fatalf("after the slot freed: %d", code)
+			}
+		})
 	}
 }
 
