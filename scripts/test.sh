@@ -32,12 +32,35 @@ go test -race -count=1 -timeout 15m ./...
 echo "== deploy manifests (separate module)"
 ./deploy/check.sh
 echo "== fuzz targets (bounded: FUZZTIME=${FUZZTIME:=20s} each)"
-# Every FuzzXxx target in the module runs for FUZZTIME over its committed
-# seed corpus (testdata/fuzz/) plus what the fuzzer generates.
+# fuzz_one runs one target for FUZZTIME over its committed seed corpus
+# (testdata/fuzz/) plus what the fuzzer generates. Go 1.26's fuzz
+# coordinator can fail a run with a bare "context deadline exceeded" at the
+# end of -fuzztime when a loaded machine starves its workers
+# (golang/go#75804, fixed in Go 1.27). That failure is accepted only when it
+# is exactly that: no failing input was written, no panic or test failure
+# was printed, and replaying the whole corpus afterwards passes.
+fuzz_one() {
+  local pkg=$1 target=$2 corpus="$1/testdata/fuzz/$2" out before after
+  out=$(mktemp)
+  before=$(ls "$corpus" 2>/dev/null || true)
+  if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -parallel 2 "$pkg" 2>&1 | tee "$out"; then
+    rm -f "$out"; return 0
+  fi
+  after=$(ls "$corpus" 2>/dev/null || true)
+  if [ "$before" = "$after" ] && grep -q '^    context deadline exceeded$' "$out" &&
+    ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$out"; then
+    rm -f "$out"
+    echo "note: $target stopped on Go's fuzz shutdown race (golang/go#75804), no failing input; replaying its corpus"
+    go test -count=1 -run "^${target}\$" "$pkg"
+    return
+  fi
+  rm -f "$out"
+  return 1
+}
 grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/null | sort | while read -r file; do
   pkg="./$(dirname "$file")"
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
     echo "-- $pkg $target"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -parallel 2 "$pkg"
+    fuzz_one "$pkg" "$target"
   done
 done
