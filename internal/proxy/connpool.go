@@ -8,10 +8,12 @@ import (
 	"time"
 )
 
-// Buffer sizes of a pooled upstream connection.
+// Buffer sizes of a pooled upstream connection. A request head larger than
+// maxKeptWriteBuffer is sent from a buffer that is not kept afterwards.
 const (
-	upConnReadBuffer  = 4 << 10
-	upConnWriteBuffer = 4 << 10
+	upConnReadBuffer   = 4 << 10
+	upConnWriteBuffer  = 4 << 10
+	maxKeptWriteBuffer = 64 << 10
 )
 
 // upConn is one keep-alive HTTP/1.1 connection to an upstream, used by the
@@ -19,10 +21,12 @@ const (
 // goroutine sits behind it, so an idle connection costs a file descriptor
 // and its buffers only.
 type upConn struct {
-	conn      net.Conn
-	lr        headLimitReader // under br: bounds the bytes of a response head
-	br        *bufio.Reader
-	bw        *bufio.Writer
+	conn net.Conn
+	lr   headLimitReader // under br: bounds the bytes of a response head
+	br   *bufio.Reader
+	// wbuf holds the request head being sent (see sendAndAwait).
+	wbuf      []byte
+	send      sender
 	idleSince time.Time
 	// usedAt is when the connection last sent a request.
 	usedAt time.Time
@@ -59,8 +63,9 @@ func (c *upConn) clearDeadline() {
 }
 
 func newUpConn(c net.Conn) *upConn {
-	uc := &upConn{conn: c, lr: headLimitReader{r: c}, bw: bufio.NewWriterSize(c, upConnWriteBuffer)}
+	uc := &upConn{conn: c, lr: headLimitReader{r: c}, wbuf: make([]byte, 0, upConnWriteBuffer)}
 	uc.br = bufio.NewReaderSize(&uc.lr, upConnReadBuffer)
+	uc.send.init(c)
 	return uc
 }
 

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -224,11 +223,11 @@ func (s *Server) roundTripFast(ctx context.Context, a *attempt, r *http.Request)
 // a response arrived.
 func (s *Server) exchange(f *fastResponse, a *attempt, r *http.Request) (got bool, err error) {
 	uc := f.uc
-	writeRequestHead(uc.bw, a, r)
-	if err := uc.bw.Flush(); err != nil {
+	uc.wbuf = appendRequestHead(uc.wbuf[:0], a, r)
+	uc.armDeadline(a.rt.px.Timeouts.Upstream)
+	if err := uc.sendAndAwait(); err != nil {
 		return false, err
 	}
-	uc.armDeadline(a.rt.px.Timeouts.Upstream)
 	uc.limitHead(maxUpstreamHeaderBytes)
 	defer uc.limitHead(0)
 	if _, err := uc.br.Peek(1); err != nil {
@@ -272,52 +271,53 @@ func (s *Server) exchange(f *fastResponse, a *attempt, r *http.Request) (got boo
 	return true, nil
 }
 
-// writeRequestHead writes the outbound request head for r to upstream
+// appendRequestHead appends the outbound request head for r to upstream
 // a.up: the client's method, target and Host, its end-to-end headers, and
 // X-Forwarded-For (the client's chain kept from trusted proxies only),
 // X-Forwarded-Host, X-Forwarded-Proto and Via.
-func writeRequestHead(bw *bufio.Writer, a *attempt, r *http.Request) {
-	bw.WriteString(r.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(escapeTarget(r.URL.RequestURI()))
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(r.Host)
-	bw.WriteString("\r\n")
+func appendRequestHead(b []byte, a *attempt, r *http.Request) []byte {
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, escapeTarget(r.URL.RequestURI())...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\n"...)
 	conn := r.Header["Connection"]
 	for k, vv := range r.Header {
 		if skipRequestHeader(k) || (len(conn) > 0 && listedIn(conn, k)) {
 			continue
 		}
 		for _, v := range vv {
-			writeField(bw, k, v)
+			b = appendField(b, k, v)
 		}
 	}
 	if listedIn(r.Header["Te"], "trailers") {
-		writeField(bw, "Te", "trailers")
+		b = appendField(b, "Te", "trailers")
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		// As net/http sends it for a bodiless request of other methods.
-		bw.WriteString("Content-Length: 0\r\n")
+		b = append(b, "Content-Length: 0\r\n"...)
 	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		bw.WriteString("X-Forwarded-For: ")
+		b = append(b, "X-Forwarded-For: "...)
 		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 && len(a.rt.trusted) > 0 && a.rt.trusted.contains(remoteAddr(r)) {
 			for _, p := range prior {
-				bw.WriteString(p)
-				bw.WriteString(", ")
+				b = append(b, p...)
+				b = append(b, ", "...)
 			}
 		}
-		bw.WriteString(host)
-		bw.WriteString("\r\n")
+		b = append(b, host...)
+		b = append(b, "\r\n"...)
 	}
-	writeField(bw, "X-Forwarded-Host", r.Host)
+	b = appendField(b, "X-Forwarded-Host", r.Host)
 	if r.TLS != nil {
-		bw.WriteString("X-Forwarded-Proto: https\r\n")
+		b = append(b, "X-Forwarded-Proto: https\r\n"...)
 	} else {
-		bw.WriteString("X-Forwarded-Proto: http\r\n")
+		b = append(b, "X-Forwarded-Proto: http\r\n"...)
 	}
-	writeField(bw, "Via", via(r.ProtoMajor))
-	bw.WriteString("\r\n")
+	b = appendField(b, "Via", via(r.ProtoMajor))
+	b = append(b, "\r\n"...)
+	return b
 }
 
 // escapeTarget percent-encodes the bytes of a request-target that an
@@ -348,11 +348,11 @@ func escapeTarget(s string) string {
 
 func badTargetByte(c byte) bool { return c <= ' ' || c == '#' || c >= 0x7f }
 
-func writeField(bw *bufio.Writer, k, v string) {
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	bw.WriteString(v)
-	bw.WriteString("\r\n")
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = append(b, v...)
+	return append(b, "\r\n"...)
 }
 
 // skipRequestHeader reports whether an inbound header is not forwarded as
