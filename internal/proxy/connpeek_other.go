@@ -4,7 +4,11 @@ package proxy
 
 import "net"
 
-// idleClean reports whether an idle pooled connection can carry a new
-// request. Without a non-blocking peek it trusts the connection; a stale
-// one is replaced after the write fails (roundTripFast).
-func idleClean(net.Conn) bool { return true }
+// peeker would check an idle pooled connection before reuse. Without a
+// non-blocking peek it trusts the connection; a stale one is replaced
+// after the write fails (roundTripFast).
+type peeker struct{}
+
+func (p *peeker) init(net.Conn) {}
+
+func (p *peeker) clean() bool { return true }

@@ -25,8 +25,11 @@ type upConn struct {
 	lr   headLimitReader // under br: bounds the bytes of a response head
 	br   *bufio.Reader
 	// wbuf holds the request head being sent (see sendAndAwait).
-	wbuf      []byte
-	send      sender
+	wbuf []byte
+	send sender
+	peek peeker
+	// abortFn is abort, bound once for context.AfterFunc.
+	abortFn   func()
 	idleSince time.Time
 	// usedAt is when the connection last sent a request.
 	usedAt time.Time
@@ -66,6 +69,8 @@ func newUpConn(c net.Conn) *upConn {
 	uc := &upConn{conn: c, lr: headLimitReader{r: c}, wbuf: make([]byte, 0, upConnWriteBuffer)}
 	uc.br = bufio.NewReaderSize(&uc.lr, upConnReadBuffer)
 	uc.send.init(c)
+	uc.peek.init(c)
+	uc.abortFn = uc.abort
 	return uc
 }
 

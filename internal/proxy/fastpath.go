@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
-	"time"
 )
 
 // The fast path forwards the common request — no body, an idempotent
@@ -37,10 +36,10 @@ var errTooMany1xx = errors.New("proxy: upstream sent too many 1xx responses")
 // having been asked to.
 var errUnexpected101 = errors.New("proxy: upstream answered 101 to a request without Upgrade")
 
-// fastEligible reports whether r may take the fast path.
-func fastEligible(rt *runtime, r *http.Request, body *requestBody) bool {
-	return rt.tr.plain != nil && !body.hasBody && isIdempotent(r.Method) &&
-		len(r.Header["Upgrade"]) == 0 && r.Method != http.MethodConnect
+// fastEligible reports whether r, of an idempotent method or not, may
+// take the fast path (CONNECT never reaches the proxy's forwarding).
+func fastEligible(rt *runtime, r *http.Request, body *requestBody, idempotent bool) bool {
+	return rt.tr.plain != nil && !body.hasBody && idempotent && len(r.Header["Upgrade"]) == 0
 }
 
 // fastResponse is an upstream response head read by the fast path:
@@ -88,8 +87,7 @@ func (s *Server) tryFast(a *attempt, r *http.Request) {
 	}
 	a.status = f.code()
 	s.observe(a)
-	if a.mayRetry && retryableStatus(a.status) && s.now().Before(a.deadline) {
-		a.retryStatus = true
+	if s.retryOnStatus(a) {
 		a.err = errRetryStatus
 		f.discard()
 		return
@@ -108,10 +106,7 @@ func (s *Server) startResponse(a *attempt, protoMajor int) (stream bool) {
 	hdr.Add("Via", via(protoMajor))
 	hdr.Set(RegionHeader, a.up.region)
 	if isEventStream(hdr) {
-		// Long-lived: the server's read/write timeouts must not cut it.
-		rc := http.NewResponseController(a.w)
-		_ = rc.SetWriteDeadline(time.Time{})
-		_ = rc.SetReadDeadline(time.Time{})
+		liftServerTimeouts(a.w)
 		return true
 	}
 	return false
@@ -191,7 +186,7 @@ func (s *Server) roundTripFast(ctx context.Context, a *attempt, r *http.Request)
 		var uc *upConn
 		if round == 0 {
 			uc = a.up.conns.get()
-			for uc != nil && (uc.br.Buffered() != 0 || !idleClean(uc.conn)) {
+			for uc != nil && (uc.br.Buffered() != 0 || !uc.peek.clean()) {
 				uc.close() // closed by the upstream, or bytes nobody asked for
 				uc = a.up.conns.get()
 			}
@@ -205,7 +200,7 @@ func (s *Server) roundTripFast(ctx context.Context, a *attempt, r *http.Request)
 			uc = newUpConn(c)
 		}
 		f := &a.fast
-		*f = fastResponse{uc: uc, stop: context.AfterFunc(ctx, uc.abort)}
+		*f = fastResponse{uc: uc, stop: context.AfterFunc(ctx, uc.abortFn)}
 		got, err := s.exchange(f, a, r)
 		if err == nil {
 			return f, nil

@@ -92,6 +92,7 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 	r := x.req
 	px := rt.px
 	idempotent := isIdempotent(r.Method)
+	fastPath := fastEligible(rt, r, body, idempotent)
 	maxAttempts := 1 + px.Retries.Attempts
 	deadline := x.start.Add(px.Retries.Budget)
 	var triedBuf [11]*upstream
@@ -101,7 +102,7 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 	var lastErr error
 	for i := 0; i < maxAttempts; i++ {
 		now := s.now()
-		up, why := rt.pick(dec.Targets, tried, failedRegions, now)
+		up, why, more := rt.pick(dec.Targets, tried, failedRegions, now)
 		if up == nil {
 			switch {
 			case lastErr != nil:
@@ -118,8 +119,8 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 			s.m.retries.WithLabelValues(route.label).Inc()
 		}
 		a := &attempt{
-			rt: rt, route: route, up: up, w: x.rec, start: now, deadline: deadline,
-			mayRetry: i+1 < maxAttempts && idempotent && body.replayable && rt.hasCandidates(dec.Targets, tried),
+			rt: rt, route: route, up: up, w: x.rec, start: now, deadline: deadline, fastPath: fastPath,
+			mayRetry: i+1 < maxAttempts && idempotent && body.replayable && more,
 		}
 		x.attempts = i + 1
 		x.region, x.endpoint = up.region, up.endpoint
@@ -153,7 +154,7 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 // try proxies one attempt and records its outcome for outlier detection.
 func (s *Server) try(a *attempt, r *http.Request, body *requestBody) {
 	defer a.up.release()
-	if fastEligible(a.rt, r, body) {
+	if a.fastPath {
 		s.tryFast(a, r)
 	} else {
 		out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))

@@ -48,6 +48,8 @@ type attempt struct {
 	// deadline because another attempt is possible.
 	mayRetry bool
 	deadline time.Time
+	// fastPath sends the attempt over the fast path (fastEligible).
+	fastPath bool
 
 	// Results, written by the hooks on the handler goroutine.
 	status      int
@@ -99,19 +101,32 @@ func (s *Server) modifyResponse(res *http.Response) error {
 	a := attemptFrom(res.Request.Context())
 	a.status = res.StatusCode
 	s.observe(a)
-	if a.mayRetry && retryableStatus(res.StatusCode) && s.now().Before(a.deadline) {
-		a.retryStatus = true
+	if s.retryOnStatus(a) {
 		return errRetryStatus
 	}
 	res.Header.Add("Via", via(res.ProtoMajor))
 	res.Header.Set(RegionHeader, a.up.region)
 	if res.StatusCode == http.StatusSwitchingProtocols || isEventStream(res.Header) {
-		// Long-lived: the server's read/write timeouts must not cut it.
-		rc := http.NewResponseController(a.w)
-		_ = rc.SetWriteDeadline(time.Time{})
-		_ = rc.SetReadDeadline(time.Time{})
+		liftServerTimeouts(a.w)
 	}
 	return nil
+}
+
+// retryOnStatus reports, and records in a, that a's response status is
+// to be discarded for another attempt: the status is retryable, another
+// attempt is possible and the retry budget is not spent.
+func (s *Server) retryOnStatus(a *attempt) bool {
+	a.retryStatus = a.mayRetry && retryableStatus(a.status) && s.now().Before(a.deadline)
+	return a.retryStatus
+}
+
+// liftServerTimeouts clears the server's read and write deadlines of a
+// long-lived response (an upgrade or an event stream), which they must
+// not cut.
+func liftServerTimeouts(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 }
 
 // errorHandler is the ReverseProxy ErrorHandler hook. It writes nothing:

@@ -82,7 +82,7 @@ func (o *outlier) eject(u *upstream, reason string) {
 			ejected++
 		}
 	}
-	if ejected >= maxEjected(p.size, o.cfg.MaxEjectionPercent) {
+	if ejected >= maxEjected(len(p.hosts), o.cfg.MaxEjectionPercent) {
 		p.mu.Unlock()
 		o.log.Debug("outlier ejection skipped: max ejection percent reached",
 			zap.String("pool", u.poolName), zap.String("endpoint", u.endpoint), zap.Int("ejected", ejected))

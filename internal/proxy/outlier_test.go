@@ -164,13 +164,13 @@ func TestPickSkipsEjectedUnlessAllAre(t *testing.T) {
 	o, reg, clock, _ := newTestOutlier(t, 2, config.ProxyOutlier{
 		ConsecutiveErrors: 1, BaseEjectionTime: time.Minute, MaxEjectionPercent: 100})
 	cfg := testConfig(t, []ep{{"e0", "east", 10000}, {"e1", "east", 10001}}, "")
-	rt := &runtime{cfg: cfg, px: cfg.Proxy, reg: reg, outlier: o}
+	rt := &runtime{px: cfg.Proxy, reg: reg, outlier: o}
 	dec := routing.Decision{Targets: []routing.Target{
 		{Pool: "p", Endpoint: "e0", Region: "east"}, {Pool: "p", Endpoint: "e1", Region: "east"}}}
 	e0, e1 := reg.byKey[upstreamKey{"p", "e0"}], reg.byKey[upstreamKey{"p", "e1"}]
 	o.failure(e0, "x")
 	for i := 0; i < 4; i++ {
-		u, _ := rt.pick(dec.Targets, nil, nil, clock.Now())
+		u, _, _ := rt.pick(dec.Targets, nil, nil, clock.Now())
 		u.release()
 		if u != e1 {
 			t.Fatalf("picked %s while e0 is ejected", u.endpoint)
@@ -179,7 +179,7 @@ func TestPickSkipsEjectedUnlessAllAre(t *testing.T) {
 	o.failure(e1, "x")
 	seen := map[string]bool{}
 	for i := 0; i < 4; i++ {
-		u, _ := rt.pick(dec.Targets, nil, nil, clock.Now())
+		u, _, _ := rt.pick(dec.Targets, nil, nil, clock.Now())
 		if u == nil {
 			t.Fatal("no upstream while all are ejected: want them used anyway")
 		}

@@ -46,10 +46,8 @@ func (l *clientLimiter) allow(client netip.Addr, now time.Time) (bool, time.Dura
 	lim, ok := l.cache.Get(client)
 	if !ok {
 		lim = rate.NewLimiter(rate.Limit(l.cfg.RequestsPerSecond), max(l.cfg.Burst, 1))
-		if found, _ := l.cache.ContainsOrAdd(client, lim); found {
-			if existing, ok := l.cache.Get(client); ok {
-				lim = existing
-			}
+		if existing, found, _ := l.cache.PeekOrAdd(client, lim); found {
+			lim = existing // added by a concurrent request meanwhile
 		}
 	}
 	r := lim.ReserveN(now, 1)

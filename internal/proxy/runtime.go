@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gslb-dev/gslb/internal/config"
@@ -20,7 +21,6 @@ type Router interface {
 // is immutable once built; Swap replaces it atomically while requests in
 // flight finish on the one they started with.
 type runtime struct {
-	cfg     *config.Config
 	px      *config.ProxyConfig
 	router  Router
 	routes  *routeTable
@@ -43,7 +43,6 @@ func (s *Server) newRuntime(cfg *config.Config, router Router, old *runtime) (*r
 		return nil, fmt.Errorf("proxy: nil router")
 	}
 	rt := &runtime{
-		cfg:    cfg,
 		px:     px,
 		router: router,
 		routes: newRouteTable(px.Routes),
@@ -100,8 +99,9 @@ const maxCandidates = 16
 // skips ejected upstreams unless all remaining ones are ejected, prefers
 // regions that have not failed this request (in the router's order), and
 // within a region applies the load-balancing policy, skipping upstreams at
-// their concurrency limit.
-func (rt *runtime) pick(targets []routing.Target, tried []*upstream, failedRegions []string, now time.Time) (*upstream, pickResult) {
+// their concurrency limit. more reports whether an untried target other
+// than the one picked remains (a retry would have somewhere to go).
+func (rt *runtime) pick(targets []routing.Target, tried []*upstream, failedRegions []string, now time.Time) (up *upstream, why pickResult, more bool) {
 	var cbuf, hbuf [maxCandidates]*upstream
 	cands := cbuf[:0]
 	for i := range targets {
@@ -111,7 +111,7 @@ func (rt *runtime) pick(targets []routing.Target, tried []*upstream, failedRegio
 		}
 	}
 	if len(cands) == 0 {
-		return nil, noneLeft
+		return nil, noneLeft, false
 	}
 	healthy := hbuf[:0]
 	for _, u := range cands {
@@ -135,11 +135,11 @@ func (rt *runtime) pick(targets []routing.Target, tried []*upstream, failedRegio
 				continue
 			}
 			if got := rt.pickInRegion(healthy[i:], region, limit); got != nil {
-				return got, picked
+				return got, picked, len(cands) > 1
 			}
 		}
 	}
-	return nil, allBusy
+	return nil, allBusy, false
 }
 
 // pickInRegion applies the load-balancing policy among the members of
@@ -177,16 +177,6 @@ func (rt *runtime) pickInRegion(list []*upstream, region string, limit int64) *u
 	return nil
 }
 
-// hasCandidates reports whether a target remains untried.
-func (rt *runtime) hasCandidates(targets []routing.Target, tried []*upstream) bool {
-	for i := range targets {
-		if !containsUpstream(tried, rt.reg.lookup(&targets[i], rt.px.UpstreamScheme)) {
-			return true
-		}
-	}
-	return false
-}
-
 func containsUpstream(list []*upstream, u *upstream) bool {
 	for _, x := range list {
 		if x == u || (x.endpoint == u.endpoint && x.poolName == u.poolName) {
@@ -216,7 +206,7 @@ func regionSeenBefore(list []*upstream, region string) bool {
 
 // logRestartOnly logs when a reload changes what only a restart applies.
 func (s *Server) logRestartOnly(old, px *config.ProxyConfig) {
-	if fmt.Sprint(old.Listen, old.ListenTLS) != fmt.Sprint(px.Listen, px.ListenTLS) ||
+	if !slices.Equal(old.Listen, px.Listen) || !slices.Equal(old.ListenTLS, px.ListenTLS) ||
 		old.Timeouts.ReadHeader != px.Timeouts.ReadHeader || old.Timeouts.Read != px.Timeouts.Read ||
 		old.Timeouts.Write != px.Timeouts.Write || old.Timeouts.Idle != px.Timeouts.Idle ||
 		old.Limits.MaxHeaderBytes != px.Limits.MaxHeaderBytes {

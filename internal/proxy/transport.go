@@ -67,11 +67,10 @@ func idlePerHost(px *config.ProxyConfig) int {
 }
 
 func (t *transports) newTransport(serverName string) *http.Transport {
-	d := &net.Dialer{Timeout: t.dial, KeepAlive: upstreamKeepAlive}
 	tr := &http.Transport{
 		// Never honour HTTP(S)_PROXY from the environment.
 		Proxy:                 nil,
-		DialContext:           d.DialContext,
+		DialContext:           t.dialer.DialContext,
 		MaxIdleConns:          upstreamMaxIdleConns,
 		MaxIdleConnsPerHost:   t.idlePerHost,
 		IdleConnTimeout:       upstreamIdleConnTimeout,

@@ -60,10 +60,6 @@ func (u *upstream) ejected(now time.Time) bool {
 // poolState groups a pool's upstreams: the unit for the max-ejection
 // percentage and round-robin counters. mu serialises ejection decisions.
 type poolState struct {
-	name string
-	// size is the number of configured endpoints in the pool.
-	size int
-
 	mu    sync.Mutex
 	hosts []*upstream
 
@@ -91,7 +87,7 @@ type registry struct {
 func newRegistry(cfg *config.Config, scheme string, old *registry) *registry {
 	r := &registry{byKey: map[upstreamKey]*upstream{}, pools: map[string]*poolState{}}
 	for name, p := range cfg.Pools {
-		ps := &poolState{name: name, size: len(p.Endpoints), rr: map[string]*atomic.Uint64{"": new(atomic.Uint64)}}
+		ps := &poolState{rr: map[string]*atomic.Uint64{"": new(atomic.Uint64)}}
 		for _, ep := range p.Endpoints {
 			if ps.rr[ep.Region] == nil {
 				ps.rr[ep.Region] = new(atomic.Uint64)
@@ -134,7 +130,7 @@ func (r *registry) lookup(t *routing.Target, scheme string) *upstream {
 	if u := r.byKey[upstreamKey{t.Pool, t.Endpoint}]; u != nil {
 		return u
 	}
-	ps := &poolState{name: t.Pool, size: 1, rr: map[string]*atomic.Uint64{"": new(atomic.Uint64)}}
+	ps := &poolState{rr: map[string]*atomic.Uint64{"": new(atomic.Uint64)}}
 	u := &upstream{poolName: t.Pool, endpoint: t.Endpoint, region: t.Region,
 		target: &url.URL{Scheme: scheme, Host: netip.AddrPortFrom(t.Addr, t.Port).String()}}
 	u.pool.Store(ps)
