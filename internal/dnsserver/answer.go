@@ -53,20 +53,13 @@ func (h *Handler) respondCached(buf, req []byte, q *wireQuery, src netip.AddrPor
 	client := routing.Query{Client: srcAddr, SourcePrefix: srcAddr.BitLen()}
 	var ecs ClientSubnet
 	hasECS := false
-	if q.ecs != nil {
+	if q.ecs != nil && h.ecsEnabled && h.trustedSource(srcAddr) {
 		cs, err := ParseClientSubnet(q.ecs)
-		if err != nil {
-			resp, out := h.respond(buf, req, src, tr, nil) // FORMERR, or ignored
+		if err != nil { // parseQuery lets none through (validSubnet): a guard
+			resp, out := h.respond(buf, req, src, tr, nil)
 			return resp, out, nil
 		}
-		if h.ecsEnabled && h.trustedSource(srcAddr) {
-			ecs, hasECS = cs, true
-			if cs.SourcePrefix == 0 {
-				client = routing.Query{}
-			} else {
-				client = routing.Query{Client: cs.Addr, SourcePrefix: int(cs.SourcePrefix)}
-			}
-		}
+		ecs, hasECS, client = cs, true, ecsClient(cs)
 	}
 
 	var kb [maxKeyLen]byte
@@ -226,11 +219,7 @@ func (h *Handler) serveEntry(buf, req []byte, q *wireQuery, e *entry, hasECS boo
 	binary.BigEndian.PutUint16(out[2:], binary.BigEndian.Uint16(out[2:])|q.flags&(flagRD|flagCD))
 	copy(out[headerSize:], q.name(req))
 	if hasECS {
-		scope := 0
-		if e.routed && ecs.SourcePrefix > 0 {
-			scope = max(min(e.scope, h.maxScope(ecs.Family)), 0)
-		}
-		out = appendECS(out, q.ecs, scope)
+		out = appendECS(out, q.ecs, h.ecsScope(*ecs, e.routed, e.scope))
 	}
 	return out, Outcome{Zone: e.zone, Qtype: q.qtype, Rcode: e.rcode}, true
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 
 	"github.com/miekg/dns"
+
+	"github.com/gslb-dev/gslb/internal/routing"
 )
 
 // ECS address families (RFC 7871 §6, IANA Address Family Numbers).
@@ -194,4 +196,24 @@ func skipName(msg []byte, off int) (int, error) {
 		}
 	}
 	return 0, errShortMessage
+}
+
+// ecsClient is the routing query for a client that sent ECS option cs.
+func ecsClient(cs ClientSubnet) routing.Query {
+	if cs.SourcePrefix == 0 {
+		// RFC 7871 §7.1.2: the client asked that no address be used, not
+		// even the resolver's own.
+		return routing.Query{}
+	}
+	return routing.Query{Client: cs.Addr, SourcePrefix: int(cs.SourcePrefix)}
+}
+
+// ecsScope is the scope prefix length of the answer to ECS option cs: the
+// routing decision's scope, capped by the configured maximum, for a routed
+// answer to a query that gave an address; 0 otherwise.
+func (h *Handler) ecsScope(cs ClientSubnet, routed bool, scope int) int {
+	if !routed || cs.SourcePrefix == 0 {
+		return 0
+	}
+	return max(min(scope, h.maxScope(cs.Family)), 0)
 }

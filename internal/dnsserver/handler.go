@@ -120,9 +120,6 @@ func NewHandler(cfg *config.Config, router Router) (*Handler, error) {
 	return h, nil
 }
 
-// Zones returns the handler's zone data.
-func (h *Handler) Zones() *Zones { return h.zones }
-
 // Respond handles the request message req that arrived from src over tr.
 // It returns the response packed into buf's storage when it fits (buf may
 // be nil), or nil when no response must be sent (a runt or a response
@@ -213,23 +210,23 @@ func (h *Handler) respond(buf, req []byte, src netip.AddrPort, tr Transport, cap
 		respOpt.SetUDPSize(h.udpSize)
 		respOpt.SetDo(opt.Do())
 		if opt.Version() != 0 {
-			return h.finish(buf, resp, respOpt, dns.RcodeBadVers, tr, opt, &out)
+			return h.finish(buf, resp, respOpt, dns.RcodeBadVers, &out)
 		}
 	}
 
 	switch q.Qclass {
 	case dns.ClassINET, dns.ClassANY:
 	default:
-		return h.finish(buf, resp, respOpt, dns.RcodeRefused, tr, opt, &out)
+		return h.finish(buf, resp, respOpt, dns.RcodeRefused, &out)
 	}
 	switch q.Qtype {
 	case dns.TypeOPT:
-		return h.finish(buf, resp, respOpt, dns.RcodeFormatError, tr, opt, &out)
+		return h.finish(buf, resp, respOpt, dns.RcodeFormatError, &out)
 	case dns.TypeAXFR, dns.TypeIXFR:
 		// Zone transfers are not offered.
-		return h.finish(buf, resp, respOpt, dns.RcodeRefused, tr, opt, &out)
+		return h.finish(buf, resp, respOpt, dns.RcodeRefused, &out)
 	case dns.TypeMAILA, dns.TypeMAILB, dns.TypeTKEY, dns.TypeTSIG:
-		return h.finish(buf, resp, respOpt, dns.RcodeNotImplemented, tr, opt, &out)
+		return h.finish(buf, resp, respOpt, dns.RcodeNotImplemented, &out)
 	}
 
 	// The client the answer is for: the ECS subnet (RFC 7871) or the source.
@@ -240,21 +237,14 @@ func (h *Handler) respond(buf, req []byte, src netip.AddrPort, tr Transport, cap
 	if opt != nil && h.ecsEnabled && hasSubnetOption(opt) && h.trustedSource(srcAddr) {
 		data, found, err := findSubnetOption(req)
 		if err != nil {
-			return h.finish(buf, resp, respOpt, dns.RcodeFormatError, tr, opt, &out)
+			return h.finish(buf, resp, respOpt, dns.RcodeFormatError, &out)
 		}
 		if found {
 			cs, err := ParseClientSubnet(data)
 			if err != nil {
-				return h.finish(buf, resp, respOpt, dns.RcodeFormatError, tr, opt, &out)
+				return h.finish(buf, resp, respOpt, dns.RcodeFormatError, &out)
 			}
-			ecs, ecsData = &cs, data
-			if cs.SourcePrefix == 0 {
-				// RFC 7871 §7.1.2: the client asked that no address be
-				// used, not even the resolver's own.
-				client = routing.Query{}
-			} else {
-				client = routing.Query{Client: cs.Addr, SourcePrefix: int(cs.SourcePrefix)}
-			}
+			ecs, ecsData, client = &cs, data, ecsClient(cs)
 		}
 	}
 
@@ -266,8 +256,8 @@ func (h *Handler) respond(buf, req []byte, src netip.AddrPort, tr Transport, cap
 	resp.Ns = append(resp.Ns, res.Ns...)
 	resp.Extra = append(resp.Extra, res.Extra...)
 	ecsScope := 0
-	if ecs != nil && res.Routed && ecs.SourcePrefix > 0 {
-		ecsScope = max(min(res.Scope, h.maxScope(ecs.Family)), 0)
+	if ecs != nil {
+		ecsScope = h.ecsScope(*ecs, res.Routed, res.Scope)
 	}
 	return h.finishAnswer(buf, req, resp, respOpt, res, ecs, ecsData, ecsScope, tr, opt, &out, capt)
 }
@@ -279,12 +269,8 @@ func (h *Handler) respond(buf, req []byte, src netip.AddrPort, tr Transport, cap
 // appends the ECS option, and truncates to the client's limit. An answer
 // that is not truncated is offered to capt for the cache.
 func (h *Handler) finishAnswer(buf, req []byte, resp *dns.Msg, respOpt *dns.OPT, res *Result, ecs *ClientSubnet, ecsData []byte, ecsScope int, tr Transport, opt *dns.OPT, out *Outcome, capt *capture) ([]byte, Outcome) {
-	rcode := res.Rcode
+	rcode := res.Rcode // REFUSED comes with empty sections and AA clear
 	resp.Rcode = rcode
-	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
-		resp.Authoritative = false
-		resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
-	}
 	if respOpt != nil {
 		resp.Extra = append(resp.Extra, respOpt)
 	}
@@ -369,14 +355,11 @@ func (h *Handler) sizeLimit(tr Transport, hasOPT bool, udpSize uint16, reqLen in
 	return limit
 }
 
-// finish sets the rcode and OPT of resp, packs it and truncates it to
-// the client's UDP size.
-func (h *Handler) finish(buf []byte, resp *dns.Msg, respOpt *dns.OPT, rcode int, tr Transport, opt *dns.OPT, out *Outcome) ([]byte, Outcome) {
+// finish answers with an error rcode, before any record was added: the
+// header, the question and the OPT. At most 12 + 255 + 4 + 11 bytes, it
+// fits every client's limit (512 at least), so it is never truncated.
+func (h *Handler) finish(buf []byte, resp *dns.Msg, respOpt *dns.OPT, rcode int, out *Outcome) ([]byte, Outcome) {
 	resp.Rcode = rcode
-	if rcode != dns.RcodeSuccess && rcode != dns.RcodeNameError {
-		resp.Authoritative = false
-		resp.Answer, resp.Ns, resp.Extra = resp.Answer[:0], resp.Ns[:0], resp.Extra[:0]
-	}
 	if respOpt != nil {
 		resp.Extra = append(resp.Extra, respOpt)
 	}
@@ -385,17 +368,6 @@ func (h *Handler) finish(buf []byte, resp *dns.Msg, respOpt *dns.OPT, rcode int,
 	if err != nil {
 		out.Rcode = dns.RcodeServerFailure
 		return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
-	}
-	udpSize := uint16(0)
-	if opt != nil {
-		udpSize = opt.UDPSize()
-	}
-	if limit := h.sizeLimit(tr, opt != nil, udpSize, 0); len(packed) > limit {
-		truncate(resp, respOpt, limit, tr)
-		if packed, err = resp.PackBuffer(buf[:cap(buf)]); err != nil {
-			out.Rcode = dns.RcodeServerFailure
-			return headerReplyFor(buf, resp, dns.RcodeServerFailure), *out
-		}
 	}
 	return packed, *out
 }

@@ -119,15 +119,8 @@ func (zs *Zones) lookupName(r *Result, z *Zone, name string, qtype uint16, clien
 			return ""
 		}
 		if len(n.types) > 0 {
-			set := n.rrsets[n.types[0]]
-			for _, rr := range set {
-				r.Answer = append(r.Answer, own(rr))
-			}
-			z.additional(r, set)
-			return ""
+			qtype = n.types[0] // answered below as that type
 		}
-		r.Ns = append(r.Ns, z.negSOA)
-		return ""
 	}
 	if set := n.rrsets[qtype]; len(set) > 0 {
 		for _, rr := range set {

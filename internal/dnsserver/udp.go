@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -54,6 +55,7 @@ func (s *Server) serveUDPSingle(u *net.UDPConn, pktinfo bool) {
 		oob = make([]byte, oobSize)
 	}
 	var smp sampler
+	var sources replySources
 	for {
 		n, oobn, _, src, err := u.ReadMsgUDPAddrPort(in, oob)
 		if err != nil {
@@ -69,7 +71,7 @@ func (s *Server) serveUDPSingle(u *net.UDPConn, pktinfo bool) {
 			continue
 		}
 		if pktinfo {
-			_, _, _ = u.WriteMsgUDPAddrPort(resp, replySource(oob[:oobn]), src)
+			_, _, _ = u.WriteMsgUDPAddrPort(resp, sources.of(oob[:oobn]), src)
 		} else {
 			_, _ = u.WriteToUDPAddrPort(resp, src)
 		}
@@ -136,6 +138,24 @@ const (
 	timedPerTick   = 4
 	durationSample = 16
 )
+
+// replySources remembers the last control message replySource made: on a
+// wildcard socket nearly every query arrives for the same address, and
+// parsing and marshalling it costs several allocations per reply. The
+// slices it returns are shared and never written.
+type replySources struct {
+	oob, reply []byte
+}
+
+// of returns replySource(oob), computed again only when oob differs from
+// the previous one.
+func (c *replySources) of(oob []byte) []byte {
+	if c.oob == nil || !bytes.Equal(oob, c.oob) {
+		c.reply = replySource(oob)
+		c.oob = append(c.oob[:0], oob...)
+	}
+	return c.reply
+}
 
 // replySource turns the destination address of a received packet into the
 // control message that makes the reply leave from it.

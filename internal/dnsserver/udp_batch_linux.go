@@ -45,6 +45,8 @@ type udpBatch struct {
 	siovs [batchSize]unix.Iovec
 	resps [batchSize][]byte // what shdrs point at, kept alive until sent
 	soob  [batchSize][]byte
+	// sources makes the reply control messages (with pktinfo).
+	sources replySources
 
 	// Results of the last system call made through rc.
 	n     int
@@ -143,7 +145,7 @@ func (b *udpBatch) queue(i int, resp []byte) {
 	h.SetIovlen(1)
 	if b.pktinfo {
 		nn := int(b.rhdrs[i].Hdr.Controllen)
-		if c := replySource(b.oob[i][:min(nn, len(b.oob[i]))]); len(c) > 0 {
+		if c := b.sources.of(b.oob[i][:min(nn, len(b.oob[i]))]); len(c) > 0 {
 			b.soob[k] = c
 			h.Control = &c[0]
 			h.SetControllen(len(c))

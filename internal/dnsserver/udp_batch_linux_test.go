@@ -170,3 +170,21 @@ func TestSockaddrAddrPort(t *testing.T) {
 		}
 	}
 }
+
+// TestReplySourcesMemoised: the control message for a reply is the one
+// replySource makes, rebuilt only when the received one changes, so that
+// replies on a wildcard socket allocate nothing for it.
+func TestReplySourcesMemoised(t *testing.T) {
+	oobA := unix.PktInfo4(&unix.Inet4Pktinfo{Ifindex: 1, Addr: [4]byte{192, 0, 2, 53}})
+	oobB := unix.PktInfo4(&unix.Inet4Pktinfo{Ifindex: 1, Addr: [4]byte{198, 51, 100, 53}})
+	var c replySources
+	for _, oob := range [][]byte{oobA, oobA, oobB, oobA} {
+		got, want := c.of(oob), replySource(oob)
+		if len(want) == 0 || !bytes.Equal(got, want) {
+			t.Fatalf("of(%x) = %x, replySource gives %x", oob, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { c.of(oobA) }); n != 0 {
+		t.Errorf("%v allocations per reply for an unchanged source, want 0", n)
+	}
+}

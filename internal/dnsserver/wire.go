@@ -54,22 +54,10 @@ func parseQuery(req []byte) (q wireQuery, ok bool) {
 	if ar > 1 {
 		return q, false
 	}
-	off := headerSize
-	for {
-		if off >= len(req) || off-headerSize >= 255 {
-			return q, false
-		}
-		c := int(req[off])
-		if c == 0 {
-			off++
-			break
-		}
-		if c > 63 { // a compression pointer or a reserved label type
-			return q, false
-		}
-		off += 1 + c
-	}
-	if off-headerSize > 255 || off+4 > len(req) {
+	// No compression pointer (nothing precedes the name to point at) and
+	// at most 255 bytes.
+	off, ok := plainNameEnd(req, headerSize)
+	if !ok || off-headerSize > 255 || off+4 > len(req) {
 		return q, false
 	}
 	q.nameEnd = off

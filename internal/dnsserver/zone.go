@@ -2,8 +2,8 @@ package dnsserver
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -32,21 +32,15 @@ type node struct {
 	wildcard *node
 }
 
-func (n *node) empty() bool { return len(n.rrsets) == 0 && n.service == "" }
-
 // Zone is the immutable data of one authoritative zone.
 type Zone struct {
 	origin string
-	soa    *dns.SOA // the apex SOA with its own TTL
 	negSOA *dns.SOA // the SOA for negative answers: TTL min(SOA TTL, minimum) (RFC 2308)
 	apex   *node
 	nodes  map[string]*node
 	// hasCuts is true when the zone delegates some name below its apex.
 	hasCuts bool
 }
-
-// Origin returns the zone's apex, lower case and fully qualified.
-func (z *Zone) Origin() string { return z.origin }
 
 // Zones is the immutable data of every configured zone together with the
 // router that answers their GSLB service names. A reload builds a new one.
@@ -73,9 +67,6 @@ func NewZones(cfg *config.Config, router Router) (*Zones, error) {
 	return zs, nil
 }
 
-// Zone returns the zone with the given apex (lower case, fully qualified), or nil.
-func (zs *Zones) Zone(origin string) *Zone { return zs.zones[origin] }
-
 // find returns the zone that is authoritative for qname (the longest
 // matching apex), or nil. qname must be lower case and fully qualified.
 func (zs *Zones) find(qname string) *Zone {
@@ -97,7 +88,7 @@ func buildZone(cfg *config.Config, zc *config.Zone) (*Zone, error) {
 	z.apex = z.node(origin)
 
 	s := zc.SOA
-	z.soa = &dns.SOA{
+	soa := &dns.SOA{
 		Hdr:     dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: s.TTL},
 		Ns:      dns.Fqdn(s.MName),
 		Mbox:    dns.Fqdn(s.RName),
@@ -107,9 +98,9 @@ func buildZone(cfg *config.Config, zc *config.Zone) (*Zone, error) {
 		Expire:  s.Expire,
 		Minttl:  s.Minimum,
 	}
-	z.negSOA = dns.Copy(z.soa).(*dns.SOA)
+	z.negSOA = dns.Copy(soa).(*dns.SOA)
 	z.negSOA.Hdr.Ttl = min(s.TTL, s.Minimum)
-	z.apex.add(z.soa)
+	z.apex.add(soa)
 	for _, ns := range zc.NS {
 		z.apex.add(&dns.NS{
 			Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: zc.TTL},
@@ -134,12 +125,7 @@ func buildZone(cfg *config.Config, zc *config.Zone) (*Zone, error) {
 		}
 		z.node(h.Name).add(rr)
 	}
-	ids := make([]string, 0, len(cfg.Services))
-	for id := range cfg.Services {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(cfg.Services)) {
 		svc := cfg.Services[id]
 		if svc == nil || svc.Name == "" {
 			continue
@@ -181,12 +167,8 @@ func (n *node) add(rr dns.RR) {
 // finish checks the zone's consistency and derives what lookups need:
 // empty non-terminals, wildcard links, sorted types, one TTL per RRset.
 func (z *Zone) finish() error {
-	names := make([]string, 0, len(z.nodes))
-	for name := range z.nodes {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	// The names are taken before the loop: it adds empty non-terminals.
+	for _, name := range slices.Sorted(maps.Keys(z.nodes)) {
 		n := z.nodes[name]
 		if _, ok := n.rrsets[dns.TypeCNAME]; ok {
 			if len(n.rrsets) > 1 || n.service != "" {
