@@ -29,6 +29,9 @@ type Backend interface {
 	Ready() (ok bool, reason string)
 	// Status returns the current runtime for the status API and page.
 	Status() Status
+	// Config returns the running config (the Config of Status, without
+	// building the rest of it).
+	Config() *config.Config
 	// Explain replays the routing decision for a query name and type (A,
 	// AAAA, or 0 for both) as asked by client (invalid: unknown client).
 	// Unknown names wrap ErrNotFound.

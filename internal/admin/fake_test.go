@@ -80,6 +80,12 @@ func (f *fakeBackend) setReady(ok bool, reason string) {
 	f.ready, f.reason = ok, reason
 }
 
+func (f *fakeBackend) Config() *config.Config {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg
+}
+
 func (f *fakeBackend) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()

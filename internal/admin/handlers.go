@@ -196,7 +196,7 @@ func (s *Server) record(w http.ResponseWriter, m mutation, action, target string
 }
 
 // currentConfig returns the running config, or nil when none is known.
-func (s *Server) currentConfig() *config.Config { return s.backend.Status().Config }
+func (s *Server) currentConfig() *config.Config { return s.backend.Config() }
 
 func (s *Server) handleDrainRegion(w http.ResponseWriter, r *http.Request, m mutation) {
 	region := r.PathValue("region")

@@ -47,9 +47,6 @@ func decodeDrainRequest(body io.Reader) (drainRequest, error) {
 	if err := dec.Decode(&req); err != nil {
 		return drainRequest{}, fmt.Errorf("decode body: want {\"reason\": \"...\"}: %w", err)
 	}
-	if dec.More() {
-		return drainRequest{}, errors.New("decode body: unexpected data after the JSON object")
-	}
 	if _, err := dec.Token(); err != io.EOF {
 		return drainRequest{}, errors.New("decode body: unexpected data after the JSON object")
 	}

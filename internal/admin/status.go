@@ -2,6 +2,7 @@ package admin
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -175,13 +176,13 @@ func buildStatus(st Status, ready bool, reason string, actions []Action, now tim
 	doc.Config.Source = cfg.Source
 	doc.Config.Demo = cfg.Demo
 
-	for _, name := range sortedKeys(cfg.Pools) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Pools)) {
 		doc.Pools = append(doc.Pools, poolStatus(cfg.Pools[name], snap))
 	}
-	for _, name := range sortedKeys(cfg.Regions) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Regions)) {
 		doc.Regions = append(doc.Regions, regionStatus(cfg, cfg.Regions[name], name, snap))
 	}
-	for _, id := range sortedKeys(cfg.Services) {
+	for _, id := range slices.Sorted(maps.Keys(cfg.Services)) {
 		svc := cfg.Services[id]
 		ss := ServiceStatus{
 			ID: id, Name: svc.Name, Zone: svc.Zone, Pool: svc.Pool, Policy: svc.Policy,
@@ -312,7 +313,7 @@ func regionStatus(cfg *config.Config, r *config.Region, name string, snap *healt
 		rs.Drain = &o
 	}
 	up, total := 0, 0
-	for _, pn := range sortedKeys(cfg.Pools) {
+	for _, pn := range slices.Sorted(maps.Keys(cfg.Pools)) {
 		p := cfg.Pools[pn]
 		rp := RegionPoolStatus{Pool: pn, MinHealthy: p.MinHealthy}
 		for _, e := range p.Endpoints {
@@ -355,13 +356,4 @@ func timePtr(t time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -178,14 +179,15 @@ func (a *App) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 	}, nil
 }
 
-// configVersion is a short hash of the config's effective content.
+// configVersion is a short hash of the config's effective content (with
+// defaults applied): the same for every load of the same config.
 func configVersion(cfg *config.Config) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%#v", *cfg)
-	for _, z := range cfg.Zones {
-		fmt.Fprintf(h, "%#v", *z)
+	data, err := json.Marshal(cfg) // follows pointers; map keys sorted
+	if err != nil {
+		data = []byte(err.Error())
 	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])[:12]
 }
 
 // Config returns the config in use.
@@ -348,7 +350,8 @@ func (a *App) reload() error {
 	// token file) is checked before any part changes, so a failed reload
 	// leaves the old config serving everywhere, never half applied. The
 	// health checker goes first: the new engine reads its snapshot.
-	if _, err := dnsserver.NewZones(cfg, rt.engine); err != nil {
+	applyDNS, err := a.dns.PrepareSwap(cfg, rt.engine)
+	if err != nil {
 		return fmt.Errorf("apply dns config: %w", err)
 	}
 	applyProxy, applyAdmin := func() {}, func() {}
@@ -365,9 +368,7 @@ func (a *App) reload() error {
 	if err := a.checker.Update(cfg); err != nil {
 		return fmt.Errorf("apply health config: %w", err)
 	}
-	if err := a.dns.Swap(cfg, rt.engine); err != nil {
-		return fmt.Errorf("apply dns config: %w", err)
-	}
+	applyDNS()
 	applyProxy()
 	applyAdmin()
 	if rt.locator != old.locator {

@@ -380,3 +380,24 @@ func TestFailedReloadAppliesNothing(t *testing.T) {
 		t.Fatal("the health checker runs another config than the one serving")
 	}
 }
+
+// TestConfigVersionFollowsContent: the version shown in status, the reload
+// answer and the logs is the same for every load of the same config and
+// changes with its content.
+func TestConfigVersionFollowsContent(t *testing.T) {
+	a, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if va, vb := configVersion(a), configVersion(b); va != vb {
+		t.Fatalf("two loads of the demo config: versions %s and %s", va, vb)
+	}
+	b.Services["www"].TTL++
+	if configVersion(a) == configVersion(b) {
+		t.Fatal("a service TTL change left the version unchanged")
+	}
+}

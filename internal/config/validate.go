@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -341,24 +343,6 @@ func qualify(name, zone string) string {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
 
-func oneOf(s string, set []string) bool {
-	for _, x := range set {
-		if s == x {
-			return true
-		}
-	}
-	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func (v *validator) validate() {
 	c := v.cfg
 	v.validateDNS()
@@ -370,16 +354,16 @@ func (v *validator) validate() {
 			v.fail(path("admin", "token_file"), "cannot read token file: %v", err)
 		}
 	}
-	if !oneOf(c.Log.Level, LogLevels) {
+	if !slices.Contains(LogLevels, c.Log.Level) {
 		v.fail(path("log", "level"), "unknown level %q (want one of %s)", c.Log.Level, strings.Join(LogLevels, ", "))
 	}
-	if !oneOf(c.Log.Format, LogFormats) {
+	if !slices.Contains(LogFormats, c.Log.Format) {
 		v.fail(path("log", "format"), "unknown format %q (want one of %s)", c.Log.Format, strings.Join(LogFormats, ", "))
 	}
 	if len(c.Regions) == 0 {
 		v.fail(path("regions"), "at least one region is required")
 	}
-	for _, name := range sortedKeys(c.Regions) {
+	for _, name := range slices.Sorted(maps.Keys(c.Regions)) {
 		r := c.Regions[name]
 		p := path("regions", name)
 		if !nameRE.MatchString(name) {
@@ -396,11 +380,11 @@ func (v *validator) validate() {
 		}
 	}
 	v.validateGeo()
-	for _, name := range sortedKeys(c.Pools) {
+	for _, name := range slices.Sorted(maps.Keys(c.Pools)) {
 		v.validatePool(name, c.Pools[name])
 	}
 	v.validateZones()
-	for _, id := range sortedKeys(c.Services) {
+	for _, id := range slices.Sorted(maps.Keys(c.Services)) {
 		v.validateService(id, c.Services[id])
 	}
 	v.validateProxy()
@@ -464,7 +448,7 @@ func (v *validator) validateDNS() {
 
 func (v *validator) validateGeo() {
 	g := &v.cfg.Geo
-	if !oneOf(g.Schema, GeoSchemas) {
+	if !slices.Contains(GeoSchemas, g.Schema) {
 		v.fail(path("geo", "schema"), "unknown schema %q (want one of %s)", g.Schema, strings.Join(GeoSchemas, ", "))
 	}
 	if g.Database != "" {
@@ -508,7 +492,7 @@ func (v *validator) validatePool(name string, pl *Pool) {
 	}
 	ch := &pl.Check
 	cp := append(p, "check")
-	if !oneOf(ch.Type, CheckTypes) {
+	if !slices.Contains(CheckTypes, ch.Type) {
 		v.fail(append(cp, "type"), "unknown check type %q (want one of %s)", ch.Type, strings.Join(CheckTypes, ", "))
 	}
 	if ch.Interval <= 0 {
@@ -528,7 +512,7 @@ func (v *validator) validatePool(name string, pl *Pool) {
 	if ch.Fall < 1 || ch.Fall > 10 {
 		v.fail(append(cp, "fall"), "fall %d out of range 1..10", ch.Fall)
 	}
-	if !oneOf(ch.ColdStart, ColdStarts) {
+	if !slices.Contains(ColdStarts, ch.ColdStart) {
 		v.fail(append(cp, "cold_start"), "unknown cold_start %q (want one of %s)", ch.ColdStart, strings.Join(ColdStarts, ", "))
 	}
 	for i, s := range ch.ExpectStatus {
@@ -711,7 +695,7 @@ func (v *validator) validateService(id string, s *Service) {
 	} else if _, ok := c.Pools[s.Pool]; !ok {
 		v.fail(append(p, "pool"), "unknown pool %q", s.Pool)
 	}
-	if !oneOf(s.Policy, Policies) {
+	if !slices.Contains(Policies, s.Policy) {
 		v.fail(append(p, "policy"), "unknown policy %q (want one of %s)", s.Policy, strings.Join(Policies, ", "))
 	}
 	for i, r := range s.Regions {
@@ -761,7 +745,7 @@ func (v *validator) validateService(id string, s *Service) {
 			}
 		}
 	}
-	if !oneOf(s.WhenAllDown, WhenAllDowns) {
+	if !slices.Contains(WhenAllDowns, s.WhenAllDown) {
 		v.fail(append(p, "when_all_down"), "unknown value %q (want one of %s)", s.WhenAllDown, strings.Join(WhenAllDowns, ", "))
 	}
 	if s.WhenAllDown == "fallback" && len(s.Fallback) == 0 {
@@ -828,7 +812,7 @@ func (v *validator) validateProxy() {
 			v.fail(append(rp, "service"), "unknown service %q", r.Service)
 		}
 	}
-	if !oneOf(px.LoadBalancing, LoadBalancers) {
+	if !slices.Contains(LoadBalancers, px.LoadBalancing) {
 		v.fail(append(p, "load_balancing"), "unknown value %q (want one of %s)", px.LoadBalancing, strings.Join(LoadBalancers, ", "))
 	}
 	if px.UpstreamScheme != "http" && px.UpstreamScheme != "https" {

@@ -34,13 +34,6 @@ func NewIngress(region, addr string, log *zap.Logger) *Ingress {
 	return &Ingress{Region: region, Addr: addr, log: log}
 }
 
-// Running reports whether the ingress is serving.
-func (in *Ingress) Running() bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.srv != nil
-}
-
 // Start binds the address and serves in the background. Starting a
 // running ingress is a no-op.
 func (in *Ingress) Start() error {

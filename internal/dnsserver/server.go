@@ -112,27 +112,41 @@ func (s *Server) Handler() *Handler { return s.handler.Load() }
 // cfg.DNS.Listen takes effect only on restart. On error the current
 // handler is kept.
 func (s *Server) Swap(cfg *config.Config, router Router) error {
+	apply, err := s.PrepareSwap(cfg, router)
+	if err != nil {
+		return err
+	}
+	apply()
+	return nil
+}
+
+// PrepareSwap builds the handler for cfg and router (the step of Swap that
+// can fail) and returns the function that puts it in service, so that a
+// caller reloading several components can check them all before changing
+// any.
+func (s *Server) PrepareSwap(cfg *config.Config, router Router) (apply func(), err error) {
 	if router == nil {
-		return errors.New("swap dns config: router is required")
+		return nil, errors.New("swap dns config: router is required")
 	}
 	h, err := NewHandler(cfg, router)
 	if err != nil {
-		return fmt.Errorf("swap dns config: %w", err)
+		return nil, fmt.Errorf("swap dns config: %w", err)
 	}
 	h.nanos = s.clock.nanos
-	if !slices.Equal(cfg.DNS.Listen, s.listen) {
-		s.log.Warn("dns listen addresses change only on restart",
-			zap.Strings("listening", s.listen), zap.Strings("configured", cfg.DNS.Listen))
-	}
-	s.handler.Store(h)
-	s.rrlMu.Lock()
-	if !reflect.DeepEqual(cfg.DNS.RRL, s.rrlCfg) {
-		s.rrlCfg = cfg.DNS.RRL
-		s.rrl.Store(rrl.New(cfg.DNS.RRL, rrl.Deps{Now: s.now}))
-	}
-	s.rrlMu.Unlock()
-	s.log.Info("dns config swapped", zap.Int("zones", len(h.zones.zones)))
-	return nil
+	return func() {
+		if !slices.Equal(cfg.DNS.Listen, s.listen) {
+			s.log.Warn("dns listen addresses change only on restart",
+				zap.Strings("listening", s.listen), zap.Strings("configured", cfg.DNS.Listen))
+		}
+		s.handler.Store(h)
+		s.rrlMu.Lock()
+		if !reflect.DeepEqual(cfg.DNS.RRL, s.rrlCfg) {
+			s.rrlCfg = cfg.DNS.RRL
+			s.rrl.Store(rrl.New(cfg.DNS.RRL, rrl.Deps{Now: s.now}))
+		}
+		s.rrlMu.Unlock()
+		s.log.Info("dns config swapped", zap.Int("zones", len(h.zones.zones)))
+	}, nil
 }
 
 // Ready is closed once every listener is bound.

@@ -102,9 +102,6 @@ func compileService(cfg *config.Config, svc *config.Service) *compiledService {
 		degradedTTL: svc.DegradedTTL,
 		index:       map[string]int{},
 	}
-	if cs.degradedTTL == 0 {
-		cs.degradedTTL = max(svc.TTL/2, 1)
-	}
 	if cs.pool == nil {
 		cs.pool = &config.Pool{Name: svc.Pool}
 	}
@@ -120,11 +117,7 @@ func compileService(cfg *config.Config, svc *config.Service) *compiledService {
 		cs.regions = append(cs.regions, r)
 		return len(cs.regions) - 1
 	}
-	regions := svc.Regions
-	if len(regions) == 0 {
-		regions = poolRegions(cs.pool)
-	}
-	for _, name := range regions {
+	for _, name := range svc.Regions { // the pool's regions unless configured (config defaults)
 		add(name, true)
 	}
 	cs.nService = len(cs.regions)
@@ -184,18 +177,6 @@ func compileService(cfg *config.Config, svc *config.Service) *compiledService {
 		cs.all[fam] = append(cs.all[fam], t)
 	}
 	return cs
-}
-
-// poolRegions lists the regions a pool has endpoints in, sorted by name.
-func poolRegions(p *config.Pool) []string {
-	var out []string
-	for _, e := range p.Endpoints {
-		if e != nil && !slices.Contains(out, e.Region) {
-			out = append(out, e.Region)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // unmapPrefix turns an IPv4-mapped IPv6 prefix into its IPv4 form.

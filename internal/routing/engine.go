@@ -217,12 +217,6 @@ func NewWithDeps(cfg *config.Config, h health.Source, loc geo.Locator, deps Deps
 		hashV4:   cfg.DNS.ECS.MaxScopeV4,
 		hashV6:   cfg.DNS.ECS.MaxScopeV6,
 	}
-	if e.hashV4 <= 0 || e.hashV4 > 32 {
-		e.hashV4 = config.DefaultMaxScopeV4
-	}
-	if e.hashV6 <= 0 || e.hashV6 > 128 {
-		e.hashV6 = config.DefaultMaxScopeV6
-	}
 	for id, svc := range cfg.Services {
 		if svc == nil {
 			continue
