@@ -206,6 +206,7 @@ proxy:
   routes: [{host: www.example.com, service: www}]
   retries: {attempts: 0}
   outlier: {max_ejection_percent: 0}
+  fast_http1: false
 `
 	cfg, err := Parse("zero.yaml", []byte(text))
 	if err != nil {
@@ -214,8 +215,15 @@ proxy:
 	if cfg.DNS.CacheSize != 0 || cfg.DNS.MaxQueriesPerTCPConnection != 0 || cfg.DNS.RRL.Slip != 0 {
 		t.Fatalf("explicit zeros replaced: %+v", cfg.DNS)
 	}
-	if cfg.Proxy.Retries.Attempts != 0 || cfg.Proxy.Outlier.MaxEjectionPercent != 0 {
-		t.Fatalf("explicit proxy zeros replaced: %+v %+v", cfg.Proxy.Retries, cfg.Proxy.Outlier)
+	if cfg.Proxy.Retries.Attempts != 0 || cfg.Proxy.Outlier.MaxEjectionPercent != 0 || cfg.Proxy.FastHTTP1 {
+		t.Fatalf("explicit proxy zeros replaced: %+v %+v fast_http1 %v", cfg.Proxy.Retries, cfg.Proxy.Outlier, cfg.Proxy.FastHTTP1)
+	}
+	on, err := Parse("on.yaml", []byte(strings.Replace(text, "  fast_http1: false\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !on.Proxy.FastHTTP1 {
+		t.Fatal("proxy.fast_http1 not on by default")
 	}
 	eps := cfg.Pools["p"].Endpoints
 	if eps[0].Weight != 0 || eps[1].Weight != 1 {

@@ -311,6 +311,10 @@ type ProxyConfig struct {
 	UpstreamScheme string `yaml:"upstream_scheme"`
 	// FeedHealth makes passive ejections visible to DNS answers.
 	FeedHealth bool `yaml:"feed_health"`
+	// FastHTTP1 lets gslb's own HTTP/1.1 front end serve the plainest
+	// requests (bodiless GET and HEAD) on plain listeners, handing every
+	// other connection to net/http; false: net/http serves them all.
+	FastHTTP1 bool `yaml:"fast_http1"`
 
 	Retries   ProxyRetries   `yaml:"retries"`
 	Outlier   ProxyOutlier   `yaml:"outlier"`

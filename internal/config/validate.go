@@ -276,6 +276,7 @@ func (v *validator) defaults() {
 	if p := c.Proxy; p != nil {
 		setDefault(&p.LoadBalancing, DefaultProxyLoadBalancing)
 		setDefault(&p.UpstreamScheme, "http")
+		defaultIfAbsent(v, path("proxy", "fast_http1"), &p.FastHTTP1, true)
 		defaultIfAbsent(v, path("proxy", "retries", "attempts"), &p.Retries.Attempts, DefaultProxyRetryAttempts)
 		setDefault(&p.Retries.Budget, DefaultProxyRetryBudget)
 		setDefault(&p.Retries.MaxBodyBytes, DefaultProxyRetryMaxBodyBytes)

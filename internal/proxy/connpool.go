@@ -45,16 +45,10 @@ type upConn struct {
 func (c *upConn) armDeadline(d time.Duration) {
 	now := time.Now()
 	c.usedAt = now
-	if d <= 0 {
-		c.clearDeadline()
-		return
+	if t, ok := nextDeadline(c.deadline, now, d); ok {
+		c.deadline = t
+		_ = c.conn.SetReadDeadline(t)
 	}
-	want := now.Add(d)
-	if !c.deadline.IsZero() && !c.deadline.Before(want.Add(-d/16)) {
-		return
-	}
-	c.deadline = want
-	_ = c.conn.SetReadDeadline(want)
 }
 
 // clearDeadline lifts the read deadline.

@@ -164,6 +164,8 @@ type harness struct {
 	reg    *prometheus.Registry
 	url    string
 	client *http.Client
+	// stop stops the proxy (as the test's end does) and returns Run's error.
+	stop func() error
 }
 
 // startProxy runs a Server for cfg (router from health.StaticSource unless
@@ -196,10 +198,18 @@ func startProxy(t testing.TB, cfg *config.Config, router Router, deps Deps) *har
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}
 	h := &harness{t: t, srv: s, reg: reg, url: "http://" + s.Addrs()[0].String(),
 		client: &http.Client{Transport: tr, Timeout: 20 * time.Second}}
+	var once sync.Once
+	var runErr error
+	h.stop = func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
+		if err := h.stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})

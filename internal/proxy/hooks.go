@@ -106,6 +106,7 @@ func (s *Server) modifyResponse(res *http.Response) error {
 	}
 	res.Header.Add("Via", via(res.ProtoMajor))
 	res.Header.Set(RegionHeader, a.up.region)
+	keepNoContentType(res.Header)
 	if res.StatusCode == http.StatusSwitchingProtocols || isEventStream(res.Header) {
 		liftServerTimeouts(a.w)
 	}
@@ -178,5 +179,14 @@ func (b *bufferPool) Put(buf []byte) {
 	if cap(buf) == copyBufferSize {
 		buf = buf[:copyBufferSize]
 		b.p.Put(&buf)
+	}
+}
+
+// keepNoContentType stops net/http from sniffing a Content-Type for a
+// response the upstream sent without one: a proxy passes on what the
+// upstream said (a nil value suppresses the sniffing and is not sent).
+func keepNoContentType(h http.Header) {
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
 	}
 }

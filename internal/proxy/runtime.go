@@ -209,7 +209,7 @@ func (s *Server) logRestartOnly(old, px *config.ProxyConfig) {
 	if !slices.Equal(old.Listen, px.Listen) || !slices.Equal(old.ListenTLS, px.ListenTLS) ||
 		old.Timeouts.ReadHeader != px.Timeouts.ReadHeader || old.Timeouts.Read != px.Timeouts.Read ||
 		old.Timeouts.Write != px.Timeouts.Write || old.Timeouts.Idle != px.Timeouts.Idle ||
-		old.Limits.MaxHeaderBytes != px.Limits.MaxHeaderBytes {
-		s.log.Warn("proxy listen addresses, server timeouts and max_header_bytes changed; they take effect at restart")
+		old.Limits.MaxHeaderBytes != px.Limits.MaxHeaderBytes || old.FastHTTP1 != px.FastHTTP1 {
+		s.log.Warn("proxy listen addresses, server timeouts, max_header_bytes and fast_http1 changed; they take effect at restart")
 	}
 }

@@ -4,6 +4,12 @@
 // with retries, passive outlier detection, per-client rate limits and
 // concurrency limits.
 //
+// On plain listeners the proxy's own HTTP/1.1 front end (front.go) reads
+// the plainest requests — bodiless GET and HEAD with a CRLF-clean head —
+// and writes their responses itself, and hands every other connection to
+// net/http (config proxy.fast_http1, on by default). Its parser accepts
+// only requests net/http reads the same way (fronthead.go).
+//
 // Requests without a body, of an idempotent method and not asking for a
 // protocol upgrade take a fast path to plain-HTTP upstreams (fastpath.go):
 // the handler goroutine writes the request on a pooled keep-alive
@@ -317,10 +323,21 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.addrMu.Unlock()
 
-	errc := make(chan error, len(plain)+len(secure))
+	errc := make(chan error, len(plain)+len(secure)+1)
 	var wg sync.WaitGroup
+	var front *frontServer
+	if len(plain) > 0 && s.listenCfg.FastHTTP1 {
+		// The front end serves plain listeners and hands net/http what it
+		// does not serve itself (front.go).
+		front = s.newFrontServer(base, plain[0].Addr())
+		wg.Go(func() { errc <- plainSrv.Serve(front.handoff) })
+	}
 	for _, l := range plain {
-		wg.Go(func() { errc <- plainSrv.Serve(l) })
+		if front != nil {
+			wg.Go(func() { errc <- front.serve(l) })
+		} else {
+			wg.Go(func() { errc <- plainSrv.Serve(l) })
+		}
 		s.log.Info("proxy listening", zap.Stringer("addr", l.Addr()), zap.String("protocols", "http/1.1 h2c"))
 	}
 	for _, l := range secure {
@@ -343,6 +360,16 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.deps.ShutdownTimeout)
 	defer cancel()
 	var swg sync.WaitGroup
+	if front != nil {
+		for _, l := range plain {
+			l.Close() // the front end's; net/http closes its own
+		}
+		swg.Go(func() {
+			if err := front.shutdown(sctx); err != nil {
+				s.log.Warn("proxy graceful shutdown cut short", zap.Error(err))
+			}
+		})
+	}
 	for _, srv := range []*http.Server{plainSrv, tlsSrv} {
 		swg.Go(func() {
 			if err := srv.Shutdown(sctx); err != nil {
@@ -352,6 +379,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	swg.Wait()
 	cancelBase() // ends upgraded (hijacked) connections and stragglers
+	if front != nil {
+		front.close()
+	}
 	plainSrv.Close()
 	tlsSrv.Close()
 	wg.Wait()

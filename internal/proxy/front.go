@@ -1,0 +1,533 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The front end is the proxy's own HTTP/1.1 server on plain listeners. It
+// serves the plainest requests itself — bodiless GET and HEAD with a
+// CRLF-clean head (see parseFrontRequest), the bulk of a site's traffic —
+// and hands every other connection, from its first unusual request on, to
+// net/http: request bodies, upgrades, h2c, HTTP/1.0, odd syntax, heads
+// larger than its buffer.
+//
+// It exists for speed. net/http's server makes two reads per request that
+// find nothing (the background read that watches for the client's close,
+// and the read for the next request before it has come) and runs a
+// goroutine hand-off for the first. The front end instead writes each
+// response from inside the wait for the next request (as the fast path
+// writes upstream requests, see sender), so its first read finds the
+// request, and it watches for a client's close only when a request is
+// still running after frontWatchAfter.
+
+// frontReadBuffer is the front end's read buffer per connection: a request
+// head that does not fit goes to net/http.
+const frontReadBuffer = 4 << 10
+
+// frontWatchAfter is how long a request runs before the front end starts
+// watching its client's connection for a close (which cancels the
+// request, as net/http's background read does).
+const frontWatchAfter = 10 * time.Millisecond
+
+// frontLinger bounds how long a connection closed after a response reads
+// what its client still sends (see closeAfterResponse).
+const frontLinger = 500 * time.Millisecond
+
+// frontServer runs the front end on some listeners; connections it does
+// not serve itself go to net/http through handoff.
+type frontServer struct {
+	s       *Server
+	log     *zap.Logger
+	handoff *handoffListener
+	base    context.Context // parent of every request context
+
+	readHeader time.Duration // bounds a request head once it has begun
+	idle       time.Duration // bounds the wait for the next request
+	write      time.Duration // bounds writing a response
+	maxHead    int           // longer heads go to net/http
+
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   map[*frontConn]struct{}
+	wg      sync.WaitGroup
+}
+
+func (s *Server) newFrontServer(base context.Context, handoffAddr net.Addr) *frontServer {
+	px := s.listenCfg
+	f := &frontServer{
+		s: s, log: s.log, base: base,
+		handoff: newHandoffListener(handoffAddr),
+		conns:   map[*frontConn]struct{}{},
+		idle:    px.Timeouts.Idle,
+		write:   px.Timeouts.Write,
+		maxHead: px.Limits.MaxHeaderBytes,
+	}
+	f.readHeader = px.Timeouts.ReadHeader
+	if f.readHeader <= 0 || (px.Timeouts.Read > 0 && px.Timeouts.Read < f.readHeader) {
+		f.readHeader = px.Timeouts.Read
+	}
+	if f.idle <= 0 {
+		f.idle = px.Timeouts.Read // as net/http falls back
+	}
+	return f
+}
+
+// serve accepts connections on ln until ln is closed.
+func (f *frontServer) serve(ln net.Listener) error {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if f.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return http.ErrServerClosed
+			}
+			// Out of file descriptors and the like: back off, as net/http.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			f.log.Warn("proxy accept failed; retrying", zap.Error(err), zap.Duration("in", delay))
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		fc := f.newConn(c)
+		if fc == nil {
+			c.Close()
+			return http.ErrServerClosed
+		}
+		go fc.serve()
+	}
+}
+
+// newConn tracks a new connection; nil once the server is closing.
+func (f *frontServer) newConn(c net.Conn) *frontConn {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing.Load() {
+		return nil
+	}
+	fc := &frontConn{f: f, c: c, remote: c.RemoteAddr().String(), rdl: aLongTimeAgo, wdl: aLongTimeAgo}
+	fc.in.c = c
+	fc.br = bufio.NewReaderSize(&fc.in, frontReadBuffer)
+	fc.w = frontWriter{fc: fc, header: make(http.Header)}
+	fc.send.init(c)
+	fc.watchTimer = time.AfterFunc(time.Hour, fc.startWatch)
+	fc.watchTimer.Stop()
+	f.conns[fc] = struct{}{}
+	f.wg.Add(1)
+	return fc
+}
+
+func (f *frontServer) forget(fc *frontConn) {
+	f.mu.Lock()
+	delete(f.conns, fc)
+	f.mu.Unlock()
+	f.wg.Done()
+}
+
+// shutdown stops the front end gracefully: listeners are closed by the
+// caller; idle connections are closed now, busy ones after their current
+// response (which says Connection: close). It returns when every
+// connection is gone or ctx is done.
+func (f *frontServer) shutdown(ctx context.Context) error {
+	f.closing.Store(true)
+	done := make(chan struct{})
+	go func() { f.wg.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.mu.Lock()
+		for fc := range f.conns {
+			if fc.idle.Load() {
+				// Wakes its wait for the next request, which then ends.
+				_ = fc.c.SetReadDeadline(aLongTimeAgo)
+			}
+		}
+		f.mu.Unlock()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// close cuts every connection still open (after shutdown timed out) and
+// waits for their goroutines.
+func (f *frontServer) close() {
+	f.closing.Store(true)
+	f.mu.Lock()
+	for fc := range f.conns {
+		fc.c.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// frontConn is one client connection served by the front end.
+type frontConn struct {
+	f      *frontServer
+	c      net.Conn
+	remote string
+	in     watchedReader // under br
+	br     *bufio.Reader
+	w      frontWriter
+	send   sender // writes a response from inside the wait for the next request
+
+	// rdl and wdl are the read and write deadlines set on c (see
+	// armDeadline).
+	rdl, wdl time.Time
+	// idle is set while the connection waits for its next request.
+	idle atomic.Bool
+
+	// The client watch (see startWatch), under mu.
+	mu         sync.Mutex
+	inRequest  bool
+	watching   bool
+	watchDone  chan struct{}
+	cancel     context.CancelFunc
+	clientGone bool
+	watchTimer *time.Timer
+}
+
+// watchedReader reads from c, first returning the byte the client watch
+// read, if it read one.
+type watchedReader struct {
+	c       net.Conn
+	pending bool
+	b       [1]byte
+}
+
+func (r *watchedReader) Read(p []byte) (int, error) {
+	if r.pending && len(p) > 0 {
+		r.pending = false
+		p[0] = r.b[0]
+		return 1, nil
+	}
+	return r.c.Read(p)
+}
+
+// serve reads and answers requests until the connection ends or is handed
+// to net/http.
+func (fc *frontConn) serve() {
+	handedOff, linger := false, false
+	defer func() {
+		switch {
+		case handedOff:
+		case linger:
+			fc.closeAfterResponse()
+		default:
+			fc.c.Close()
+		}
+		fc.f.forget(fc)
+	}()
+	fc.armReadDeadline(fc.f.readHeader)
+	if fc.waitIdle() {
+		return
+	}
+	for {
+		head, err := fc.readHead()
+		if err != nil {
+			return
+		}
+		var req *http.Request
+		if head != nil {
+			req, _ = parseFrontRequest(head)
+		}
+		if req == nil {
+			handedOff = fc.handOff()
+			return
+		}
+		_, _ = fc.br.Discard(len(head))
+		keep, complete := fc.serveRequest(req)
+		if !keep || fc.f.closing.Load() {
+			fc.w.flushOut()
+			linger = complete && fc.w.err == nil
+			return
+		}
+		// Write the rest of the response and wait for the next request.
+		fc.armReadDeadline(fc.f.idle)
+		if fc.br.Buffered() > 0 { // pipelined
+			fc.w.flushOut()
+			if fc.w.err != nil {
+				return
+			}
+			continue
+		}
+		if fc.waitIdle() {
+			// Shutdown began, and its wake-up may have come before the
+			// deadline above: end after this response.
+			fc.w.flushOut()
+			linger = fc.w.err == nil
+			return
+		}
+		if len(fc.w.out) > 0 {
+			fc.armWriteDeadline()
+		}
+		err = fc.send.sendAndAwait(fc.c, fc.w.out)
+		fc.w.out = fc.w.out[:0]
+		fc.w.trim()
+		if err != nil || fc.f.closing.Load() {
+			return
+		}
+	}
+}
+
+// waitIdle marks the connection idle — waiting for a request, which
+// shutdown may interrupt — and reports whether shutdown has begun.
+func (fc *frontConn) waitIdle() (closing bool) {
+	fc.idle.Store(true)
+	return fc.f.closing.Load()
+}
+
+// closeAfterResponse ends a connection whose last response was written
+// whole: it sends FIN first and reads what the client still sends until it
+// closes too (for at most frontLinger), so that a close with unread bytes
+// does not reset the connection and destroy the response before the
+// client reads it (as net/http's closeWriteAndWait).
+func (fc *frontConn) closeAfterResponse() {
+	defer fc.c.Close()
+	cw, ok := fc.c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = fc.c.SetReadDeadline(time.Now().Add(frontLinger))
+	_, _ = io.Copy(io.Discard, io.LimitReader(fc.c, 256<<10))
+}
+
+// readHead returns the next request head, still in br's buffer. A nil
+// head with a nil error means the connection is net/http's: the head is
+// not CRLF-clean, or larger than the buffer or max_header_bytes. Once the
+// head's first bytes are in, the rest must come within the read-header
+// timeout.
+func (fc *frontConn) readHead() ([]byte, error) {
+	armed := false
+	for {
+		buf, _ := fc.br.Peek(fc.br.Buffered())
+		n, bareLF := frontHeadEnd(buf)
+		switch {
+		case n > 0 && n <= fc.f.maxHead:
+			fc.idle.Store(false)
+			return buf[:n], nil
+		case n > 0, bareLF, len(buf) >= fc.br.Size(), len(buf) > fc.f.maxHead:
+			return nil, nil
+		}
+		if len(buf) > 0 && !armed {
+			armed = true
+			fc.idle.Store(false)
+			fc.armReadDeadline(fc.f.readHeader)
+		}
+		if _, err := fc.br.Peek(len(buf) + 1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// serveRequest runs the proxy's handler for req and completes the
+// response, leaving its last bytes in fc.w.out. It reports whether the
+// connection can carry another request, and whether the response is
+// complete (false: the handler panicked and the response is cut).
+func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
+	ctx, cancel := context.WithCancel(fc.f.base)
+	defer cancel()
+	req.RemoteAddr = fc.remote
+	req = req.WithContext(ctx)
+	fc.w.reset(req)
+	fc.armWriteDeadline()
+
+	fc.mu.Lock()
+	fc.inRequest, fc.cancel = true, cancel
+	fc.mu.Unlock()
+	fc.watchTimer.Reset(frontWatchAfter)
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				fc.f.log.Error("proxy: panic serving request", zap.String("client", fc.remote),
+					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+			}
+			keep, complete = false, false
+			fc.w.out = fc.w.out[:0] // the client must see the response cut
+		}
+		if fc.endWatch() {
+			keep = false
+		}
+	}()
+	fc.f.s.ServeHTTP(&fc.w, req)
+	return fc.w.finish(), true
+}
+
+// startWatch runs in its own goroutine (watchTimer) once a request has
+// run for frontWatchAfter: it reads from the client while the request
+// runs, and cancels the request when the client closes the connection.
+// A byte that arrives (the next pipelined request) is kept for the
+// reader; endWatch interrupts the read when the request ends.
+func (fc *frontConn) startWatch() {
+	fc.mu.Lock()
+	if !fc.inRequest || fc.watching || fc.br.Buffered() > 0 || fc.in.pending {
+		fc.mu.Unlock()
+		return
+	}
+	fc.watching = true
+	done := make(chan struct{})
+	fc.watchDone = done
+	cancel := fc.cancel
+	// The watch may last as long as the request: no read deadline.
+	_ = fc.c.SetReadDeadline(time.Time{})
+	fc.mu.Unlock()
+
+	n, err := fc.c.Read(fc.in.b[:])
+	if n == 1 {
+		fc.in.pending = true
+	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		fc.clientGone = true
+		cancel()
+	}
+	close(done)
+}
+
+// endWatch ends the request's client watch, if it began, and reports
+// whether the client went away.
+func (fc *frontConn) endWatch() (gone bool) {
+	fc.watchTimer.Stop()
+	fc.mu.Lock()
+	fc.inRequest, fc.cancel = false, nil
+	watching, done := fc.watching, fc.watchDone
+	if watching {
+		_ = fc.c.SetReadDeadline(aLongTimeAgo) // interrupts the watch's read
+	}
+	fc.mu.Unlock()
+	if !watching {
+		return false
+	}
+	<-done
+	fc.watching, fc.watchDone = false, nil
+	fc.rdl = aLongTimeAgo // unknown: set again before the next read
+	return fc.clientGone
+}
+
+// handOff gives the connection, with what was read of it, to net/http.
+func (fc *frontConn) handOff() bool {
+	replay := make([]byte, 0, fc.br.Buffered()+1)
+	buf, _ := fc.br.Peek(fc.br.Buffered())
+	replay = append(replay, buf...)
+	if fc.in.pending {
+		replay = append(replay, fc.in.b[0])
+	}
+	// net/http sets the deadlines it wants.
+	_ = fc.c.SetDeadline(time.Time{})
+	return fc.f.handoff.deliver(&replayConn{Conn: fc.c, replay: replay})
+}
+
+// armReadDeadline makes reads fail unless they complete within d (d <= 0:
+// no limit). As upConn.armDeadline, it keeps a deadline already set that
+// ends no more than d/16 early, sparing a timer update per request.
+func (fc *frontConn) armReadDeadline(d time.Duration) {
+	if t, ok := nextDeadline(fc.rdl, time.Now(), d); ok {
+		fc.rdl = t
+		_ = fc.c.SetReadDeadline(t)
+	}
+}
+
+// armWriteDeadline bounds the writing of the current response by the
+// write timeout, in the same way.
+func (fc *frontConn) armWriteDeadline() {
+	if t, ok := nextDeadline(fc.wdl, time.Now(), fc.f.write); ok {
+		fc.wdl = t
+		_ = fc.c.SetWriteDeadline(t)
+	}
+}
+
+// nextDeadline returns the deadline to set for a limit of d from now (d
+// <= 0: none), and false when the current one, cur, may stay: it ends no
+// later than that and no more than d/16 earlier, which spares a runtime
+// timer update per request on a busy connection.
+func nextDeadline(cur, now time.Time, d time.Duration) (time.Time, bool) {
+	if d <= 0 {
+		return time.Time{}, !cur.IsZero()
+	}
+	want := now.Add(d)
+	if !cur.IsZero() && !cur.After(want) && !cur.Before(want.Add(-d/16)) {
+		return cur, false
+	}
+	return want, true
+}
+
+// replayConn is a connection handed to net/http: its reads return first
+// the bytes the front end had read already.
+type replayConn struct {
+	net.Conn
+	replay []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.replay) > 0 {
+		n := copy(p, c.replay)
+		c.replay = c.replay[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// CloseWrite half-closes the connection (net/http uses it to end a
+// connection gracefully).
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// handoffListener is the listener net/http serves: its connections are
+// those the front end handed over.
+type handoffListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// deliver passes c to net/http; false once the listener is closed.
+func (l *handoffListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// Accept implements net.Listener.
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, fmt.Errorf("proxy hand-off listener: %w", net.ErrClosed)
+	}
+}
+
+// Close implements net.Listener.
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr implements net.Listener.
+func (l *handoffListener) Addr() net.Addr { return l.addr }
