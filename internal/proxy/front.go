@@ -60,6 +60,8 @@ type frontServer struct {
 	maxHead    int           // longer heads go to net/http
 
 	closing atomic.Bool
+	// dateNow caches the Date field value of the current second.
+	dateNow atomic.Pointer[httpDate]
 	mu      sync.Mutex
 	conns   map[*frontConn]struct{}
 	wg      sync.WaitGroup
@@ -83,6 +85,23 @@ func (s *Server) newFrontServer(base context.Context, handoffAddr net.Addr) *fro
 		f.idle = px.Timeouts.Read // as net/http falls back
 	}
 	return f
+}
+
+// httpDate is an HTTP Date value and the second it names.
+type httpDate struct {
+	sec   int64
+	value []byte
+}
+
+// date returns the Date field value for now, formatted once per second.
+func (f *frontServer) date() []byte {
+	now := time.Now()
+	if d := f.dateNow.Load(); d != nil && d.sec == now.Unix() {
+		return d.value
+	}
+	d := &httpDate{sec: now.Unix(), value: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	f.dateNow.Store(d)
+	return d.value
 }
 
 // serve accepts connections on ln until ln is closed.
@@ -420,6 +439,7 @@ func (fc *frontConn) endWatch() (gone bool) {
 
 // handOff gives the connection, with what was read of it, to net/http.
 func (fc *frontConn) handOff() bool {
+	fc.f.s.m.handoffs.Inc()
 	replay := make([]byte, 0, fc.br.Buffered()+1)
 	buf, _ := fc.br.Peek(fc.br.Buffered())
 	replay = append(replay, buf...)

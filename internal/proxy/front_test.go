@@ -189,6 +189,13 @@ func testHandOff(t *testing.T, fast bool) {
 			}
 		})
 	}
+	wantHandoffs := float64(len(cases))
+	if !fast {
+		wantHandoffs = 0
+	}
+	if got := h.counter("gslb_proxy_http1_handoffs_total"); got != wantHandoffs {
+		t.Errorf("gslb_proxy_http1_handoffs_total = %v, want %v", got, wantHandoffs)
+	}
 	for _, p := range log.list() {
 		if strings.HasPrefix(p, "GET /smuggled") {
 			t.Fatalf("a smuggled request reached the upstream: %q", log.list())

@@ -196,7 +196,7 @@ func (w *frontWriter) sendHead(final bool) {
 	}
 	if _, ok := w.header["Date"]; !ok {
 		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, w.fc.f.date()...)
 		b = append(b, "\r\n"...)
 	}
 	if w.closeAfter && !httpHeaderListsClose(w.header) {

@@ -16,6 +16,7 @@ type metrics struct {
 	ejections   *prometheus.CounterVec   // pool, endpoint
 	rateLimited *prometheus.CounterVec   // route
 	pending     prometheus.Gauge
+	handoffs    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,6 +45,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pending: promreg.MustRegister(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gslb_proxy_pending_requests",
 			Help: "Requests being handled by the proxy now.",
+		})),
+		handoffs: promreg.MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gslb_proxy_http1_handoffs_total",
+			Help: "Plain-HTTP connections the proxy's HTTP/1.1 front end handed to net/http, at a request it does not serve itself (a body, an upgrade, h2c, HTTP/1.0, a large or unusual head).",
 		})),
 	}
 }
