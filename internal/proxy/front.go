@@ -24,14 +24,11 @@ import (
 // net/http: request bodies, upgrades, h2c, HTTP/1.0, odd syntax, heads
 // larger than its buffer.
 //
-// It exists for speed. net/http's server makes two reads per request that
-// find nothing (the background read that watches for the client's close,
-// and the read for the next request before it has come) and runs a
-// goroutine hand-off for the first. The front end instead writes each
-// response from inside the wait for the next request (as the fast path
-// writes upstream requests, see sender), so its first read finds the
-// request, and it watches for a client's close only when a request is
-// still running after frontWatchAfter.
+// It exists for speed. net/http's server makes a read per request that
+// finds nothing — the background read that watches for the client's close
+// — and runs a goroutine hand-off for it, and it parses and frames more
+// generally than these requests need. The front end watches for a client's
+// close only when a request is still running after frontWatchAfter.
 
 // frontReadBuffer is the front end's read buffer per connection: a request
 // head that does not fit goes to net/http.
@@ -67,10 +64,15 @@ type frontServer struct {
 	wg      sync.WaitGroup
 }
 
-func (s *Server) newFrontServer(base context.Context, handoffAddr net.Addr) *frontServer {
+// newFrontServer builds the front end for the plain listeners; srv is the
+// net/http server its hand-offs go to.
+func (s *Server) newFrontServer(base context.Context, srv *http.Server, handoffAddr net.Addr) *frontServer {
 	px := s.listenCfg
 	f := &frontServer{
-		s: s, log: s.log, base: base,
+		s: s, log: s.log,
+		// As net/http's request contexts (the ReverseProxy, for one, cuts
+		// a response whose upstream body failed only under a server).
+		base:    context.WithValue(base, http.ServerContextKey, srv),
 		handoff: newHandoffListener(handoffAddr),
 		conns:   map[*frontConn]struct{}{},
 		idle:    px.Timeouts.Idle,
@@ -140,7 +142,7 @@ func (f *frontServer) newConn(c net.Conn) *frontConn {
 	fc.in.c = c
 	fc.br = bufio.NewReaderSize(&fc.in, frontReadBuffer)
 	fc.w = frontWriter{fc: fc, header: make(http.Header)}
-	fc.send.init(c)
+	fc.ctx = context.WithValue(f.base, http.LocalAddrContextKey, c.LocalAddr())
 	fc.watchTimer = time.AfterFunc(time.Hour, fc.startWatch)
 	fc.watchTimer.Stop()
 	f.conns[fc] = struct{}{}
@@ -155,12 +157,20 @@ func (f *frontServer) forget(fc *frontConn) {
 	f.wg.Done()
 }
 
+// setClosing makes newConn refuse connections. Under mu, so that no
+// connection is added to wg once shutdown waits for it.
+func (f *frontServer) setClosing() {
+	f.mu.Lock()
+	f.closing.Store(true)
+	f.mu.Unlock()
+}
+
 // shutdown stops the front end gracefully: listeners are closed by the
 // caller; idle connections are closed now, busy ones after their current
 // response (which says Connection: close). It returns when every
 // connection is gone or ctx is done.
 func (f *frontServer) shutdown(ctx context.Context) error {
-	f.closing.Store(true)
+	f.setClosing()
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -187,7 +197,7 @@ func (f *frontServer) shutdown(ctx context.Context) error {
 // close cuts every connection still open (after shutdown timed out) and
 // waits for their goroutines.
 func (f *frontServer) close() {
-	f.closing.Store(true)
+	f.setClosing()
 	f.mu.Lock()
 	for fc := range f.conns {
 		fc.c.Close()
@@ -204,7 +214,7 @@ type frontConn struct {
 	in     watchedReader // under br
 	br     *bufio.Reader
 	w      frontWriter
-	send   sender // writes a response from inside the wait for the next request
+	ctx    context.Context // the connection's: parent of its requests'
 
 	// rdl and wdl are the read and write deadlines set on c (see
 	// armDeadline).
@@ -254,11 +264,12 @@ func (fc *frontConn) serve() {
 		fc.f.forget(fc)
 	}()
 	fc.armReadDeadline(fc.f.readHeader)
-	if fc.waitIdle() {
-		return
-	}
+	headArmed := true // the first request's head is bounded from the connection's start
 	for {
-		head, err := fc.readHead()
+		if fc.waitIdle() {
+			return
+		}
+		head, err := fc.readHead(headArmed)
 		if err != nil {
 			return
 		}
@@ -272,36 +283,18 @@ func (fc *frontConn) serve() {
 		}
 		_, _ = fc.br.Discard(len(head))
 		keep, complete := fc.serveRequest(req)
-		if !keep || fc.f.closing.Load() {
-			fc.w.flushOut()
+		fc.w.flushOut()
+		if !keep || fc.w.err != nil || fc.f.closing.Load() {
 			linger = complete && fc.w.err == nil
 			return
 		}
-		// Write the rest of the response and wait for the next request.
-		fc.armReadDeadline(fc.f.idle)
-		if fc.br.Buffered() > 0 { // pipelined
-			fc.w.flushOut()
-			if fc.w.err != nil {
-				return
-			}
-			continue
-		}
-		if fc.waitIdle() {
-			// Shutdown began, and its wake-up may have come before the
-			// deadline above: end after this response.
-			fc.w.flushOut()
-			linger = fc.w.err == nil
-			return
-		}
-		if len(fc.w.out) > 0 {
-			fc.armWriteDeadline()
-		}
-		err = fc.send.sendAndAwait(fc.c, fc.w.out)
-		fc.w.out = fc.w.out[:0]
 		fc.w.trim()
-		if err != nil || fc.f.closing.Load() {
-			return
-		}
+		// Wait for the next request. The response is written first and
+		// the read comes after, as net/http does: a pipelined request may
+		// have arrived while the handler ran, and only a read finds it
+		// (the runtime forgets a readiness it reported before the wait).
+		fc.armReadDeadline(fc.f.idle)
+		headArmed = false
 	}
 }
 
@@ -331,9 +324,8 @@ func (fc *frontConn) closeAfterResponse() {
 // head with a nil error means the connection is net/http's: the head is
 // not CRLF-clean, or larger than the buffer or max_header_bytes. Once the
 // head's first bytes are in, the rest must come within the read-header
-// timeout.
-func (fc *frontConn) readHead() ([]byte, error) {
-	armed := false
+// timeout (armed: that deadline is set already).
+func (fc *frontConn) readHead(armed bool) ([]byte, error) {
 	for {
 		buf, _ := fc.br.Peek(fc.br.Buffered())
 		n, bareLF := frontHeadEnd(buf)
@@ -344,10 +336,12 @@ func (fc *frontConn) readHead() ([]byte, error) {
 		case n > 0, bareLF, len(buf) >= fc.br.Size(), len(buf) > fc.f.maxHead:
 			return nil, nil
 		}
-		if len(buf) > 0 && !armed {
-			armed = true
+		if len(buf) > 0 {
 			fc.idle.Store(false)
-			fc.armReadDeadline(fc.f.readHeader)
+			if !armed {
+				armed = true
+				fc.armReadDeadline(fc.f.readHeader)
+			}
 		}
 		if _, err := fc.br.Peek(len(buf) + 1); err != nil {
 			return nil, err
@@ -360,7 +354,7 @@ func (fc *frontConn) readHead() ([]byte, error) {
 // connection can carry another request, and whether the response is
 // complete (false: the handler panicked and the response is cut).
 func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
-	ctx, cancel := context.WithCancel(fc.f.base)
+	ctx, cancel := context.WithCancel(fc.ctx)
 	defer cancel()
 	req.RemoteAddr = fc.remote
 	req = req.WithContext(ctx)
@@ -461,8 +455,9 @@ func (fc *frontConn) armReadDeadline(d time.Duration) {
 	}
 }
 
-// armWriteDeadline bounds the writing of the current response by the
-// write timeout, in the same way.
+// armWriteDeadline bounds the writing of the response to the request that
+// begins now by the write timeout (as net/http, from the request's start),
+// in the same way.
 func (fc *frontConn) armWriteDeadline() {
 	if t, ok := nextDeadline(fc.wdl, time.Now(), fc.f.write); ok {
 		fc.wdl = t

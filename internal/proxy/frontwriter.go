@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Buffering of the front end's responses.
@@ -38,15 +40,20 @@ type frontWriter struct {
 	status int // the final status; 0 until written
 
 	headSent   bool
-	noBody     bool  // HEAD, 204, 304
+	noBody     bool  // HEAD, 1xx, 204, 304
 	chunked    bool  // Transfer-Encoding: chunked
 	clen       int64 // the announced Content-Length; -1: none
 	written    int64 // body bytes the handler wrote
 	closeAfter bool  // the connection ends after this response
+	hasDate    bool  // the handler set a Date
+	saidClose  bool  // the handler's Connection field lists close
 	trailers   []string
 
-	// body holds body bytes before the head is sent; out the bytes ready
-	// for the connection.
+	// The head's status line and fields are formatted into out when the
+	// status is written (later header changes are trailers, as in
+	// net/http); the framing fields and blank line follow when the head
+	// is sent. body holds body bytes before the head is sent; out the
+	// bytes ready for the connection.
 	body []byte
 	out  []byte
 	err  error // the first write error: later writes fail with it
@@ -60,6 +67,7 @@ func (w *frontWriter) reset(r *http.Request) {
 	w.headSent, w.noBody, w.chunked = false, false, false
 	w.clen, w.written = -1, 0
 	w.closeAfter = r.Close
+	w.hasDate, w.saidClose = false, false
 	w.trailers = w.trailers[:0]
 	w.body, w.out = w.body[:0], w.out[:0]
 	w.err = nil
@@ -81,25 +89,48 @@ func (w *frontWriter) WriteHeader(code int) {
 		return
 	}
 	w.status = code
-	w.noBody = w.method == http.MethodHead || code == http.StatusNoContent ||
-		code == http.StatusNotModified || code == http.StatusSwitchingProtocols
-	if cl := w.header["Content-Length"]; len(cl) > 0 {
-		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
+	h := w.header
+	w.noBody = w.method == http.MethodHead || !bodyAllowedForStatus(code)
+	if !bodyAllowedForStatus(code) {
+		// RFC 9110 §8.6: no Content-Length with 1xx or 204; net/http
+		// drops these for 304 as well.
+		delete(h, "Content-Type")
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
+	}
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
 			w.clen = n
 		} else {
-			delete(w.header, "Content-Length") // as net/http drops an invalid one
+			delete(h, "Content-Length") // as net/http drops an invalid one
 		}
 	}
-	if httpHeaderListsClose(w.header) {
-		w.closeAfter = true
+	_, w.hasDate = h["Date"]
+	w.saidClose = httpHeaderListsClose(h)
+	w.closeAfter = w.closeAfter || w.saidClose
+	for _, v := range h["Trailer"] {
+		for k := range strings.SplitSeq(v, ",") {
+			if k = textproto.TrimString(k); k != "" {
+				w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
+			}
+		}
 	}
+	w.out = appendStatusLine(w.out, code)
+	w.out = appendHeaderFields(w.out, h, false)
+}
+
+// bodyAllowedForStatus reports whether a response with status code may
+// have a body (RFC 9110 §6.4.1).
+func bodyAllowedForStatus(code int) bool {
+	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified &&
+		code != http.StatusSwitchingProtocols
 }
 
 // writeInterim sends a 1xx informational response with the current
 // header at once.
 func (w *frontWriter) writeInterim(code int) {
 	w.out = appendStatusLine(w.out, code)
-	w.out = appendHeaderFields(w.out, w.header)
+	w.out = appendHeaderFields(w.out, w.header, true)
 	w.out = append(w.out, "\r\n"...)
 	w.flushOut()
 }
@@ -167,42 +198,35 @@ func (w *frontWriter) SetWriteDeadline(t time.Time) error {
 // connection's read deadlines are the front end's own.
 func (w *frontWriter) SetReadDeadline(time.Time) error { return nil }
 
-// sendHead appends the response head to out, followed by the body held
-// back. final reports that the handler is done, so that a body not yet
-// sent has a known length.
+// sendHead completes the response head in out (after the fields
+// formatted by WriteHeader) and appends the body held back. final reports
+// that the handler is done, so that a body not yet sent has a known
+// length.
 func (w *frontWriter) sendHead(final bool) {
 	w.headSent = true
 	if w.fc.f.closing.Load() {
 		w.closeAfter = true
 	}
-	b := appendStatusLine(w.out, w.status)
+	b := w.out
 	switch {
 	case w.noBody, w.clen >= 0:
-	case final:
+	case final && len(w.trailers) == 0:
 		w.clen = int64(len(w.body))
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, w.clen, 10)
 		b = append(b, "\r\n"...)
-	default:
+	default: // trailers need chunking
 		w.chunked = true
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-		for _, v := range w.header["Trailer"] {
-			for k := range strings.SplitSeq(v, ",") {
-				if k = textproto.TrimString(k); k != "" {
-					w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
-				}
-			}
-		}
 	}
-	if _, ok := w.header["Date"]; !ok {
+	if !w.hasDate {
 		b = append(b, "Date: "...)
 		b = append(b, w.fc.f.date()...)
 		b = append(b, "\r\n"...)
 	}
-	if w.closeAfter && !httpHeaderListsClose(w.header) {
+	if w.closeAfter && !w.saidClose {
 		b = append(b, "Connection: close\r\n"...)
 	}
-	b = appendHeaderFields(b, w.header)
 	w.out = append(b, "\r\n"...)
 	if len(w.body) > 0 {
 		w.appendBody(w.body)
@@ -239,12 +263,14 @@ func (w *frontWriter) finish() (keep bool) {
 	if w.chunked {
 		w.out = append(w.out, "0\r\n"...)
 		for _, k := range w.trailers {
-			for _, v := range w.header[k] {
-				w.out = appendSafeField(w.out, k, v)
+			if httpguts.ValidTrailerHeader(k) {
+				for _, v := range w.header[k] {
+					w.out = appendSafeField(w.out, k, v)
+				}
 			}
 		}
 		for k, vv := range w.header {
-			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) {
 				for _, v := range vv {
 					w.out = appendSafeField(w.out, http.CanonicalHeaderKey(name), v)
 				}
@@ -263,7 +289,6 @@ func (w *frontWriter) flushOut() {
 	if len(w.out) == 0 || w.err != nil {
 		return
 	}
-	w.fc.armWriteDeadline()
 	_, w.err = w.fc.c.Write(w.out)
 	w.out = w.out[:0]
 }
@@ -297,11 +322,12 @@ func appendStatusLine(b []byte, code int) []byte {
 }
 
 // appendHeaderFields appends the fields of h except Transfer-Encoding (the
-// writer frames the body itself) and trailers declared with
-// http.TrailerPrefix.
-func appendHeaderFields(b []byte, h http.Header) []byte {
+// writer frames the body itself), trailers declared with
+// http.TrailerPrefix and, in an interim response, Content-Length.
+func appendHeaderFields(b []byte, h http.Header, interim bool) []byte {
 	for k, vv := range h {
-		if k == "Transfer-Encoding" || strings.HasPrefix(k, http.TrailerPrefix) {
+		if k == "Transfer-Encoding" || strings.HasPrefix(k, http.TrailerPrefix) ||
+			(interim && k == "Content-Length") {
 			continue
 		}
 		for _, v := range vv {
@@ -321,7 +347,7 @@ func appendSafeField(b []byte, k, v string) []byte {
 	b = append(b, k...)
 	b = append(b, ": "...)
 	start := len(b)
-	b = append(b, strings.TrimSpace(v)...)
+	b = append(b, textproto.TrimString(v)...)
 	for i := start; i < len(b); i++ {
 		if b[i] == '\r' || b[i] == '\n' {
 			b[i] = ' '

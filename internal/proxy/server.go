@@ -329,7 +329,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if len(plain) > 0 && s.listenCfg.FastHTTP1 {
 		// The front end serves plain listeners and hands net/http what it
 		// does not serve itself (front.go).
-		front = s.newFrontServer(base, plain[0].Addr())
+		front = s.newFrontServer(base, plainSrv, plain[0].Addr())
 		wg.Go(func() { errc <- plainSrv.Serve(front.handoff) })
 	}
 	for _, l := range plain {
