@@ -8,10 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +38,10 @@ const frontReadBuffer = 4 << 10
 // watching its client's connection for a close (which cancels the
 // request, as net/http's background read does).
 const frontWatchAfter = 10 * time.Millisecond
+
+// frontWatchPoll is how often the client watch checks whether its
+// request has ended.
+const frontWatchPoll = 100 * time.Millisecond
 
 // frontLinger bounds how long a connection closed after a response reads
 // what its client still sends (see closeAfterResponse).
@@ -139,8 +143,12 @@ func (f *frontServer) newConn(c net.Conn) *frontConn {
 		return nil
 	}
 	fc := &frontConn{f: f, c: c, remote: c.RemoteAddr().String(), rdl: aLongTimeAgo, wdl: aLongTimeAgo}
-	fc.in.c = c
-	fc.br = bufio.NewReaderSize(&fc.in, frontReadBuffer)
+	fc.br = bufio.NewReaderSize(c, frontReadBuffer)
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			fc.rc, fc.inWait = rc, fc.serveInWait // bound once: no closure per request
+		}
+	}
 	fc.w = frontWriter{fc: fc, header: make(http.Header)}
 	fc.ctx = context.WithValue(f.base, http.LocalAddrContextKey, c.LocalAddr())
 	fc.watchTimer = time.AfterFunc(time.Hour, fc.startWatch)
@@ -211,7 +219,6 @@ type frontConn struct {
 	f      *frontServer
 	c      net.Conn
 	remote string
-	in     watchedReader // under br
 	br     *bufio.Reader
 	w      frontWriter
 	ctx    context.Context // the connection's: parent of its requests'
@@ -222,31 +229,23 @@ type frontConn struct {
 	// idle is set while the connection waits for its next request.
 	idle atomic.Bool
 
+	// rc and inWait serve a request inside the wait for the next one (see
+	// serveAndAwait); rc is nil for a connection without a descriptor.
+	rc     syscall.RawConn
+	inWait func(fd uintptr) bool
+	// The request being served by inWait and its outcome.
+	waitReq      *http.Request
+	waitServed   bool
+	waitKeep     bool
+	waitComplete bool
+
 	// The client watch (see startWatch), under mu.
 	mu         sync.Mutex
 	inRequest  bool
 	watching   bool
-	watchDone  chan struct{}
 	cancel     context.CancelFunc
 	clientGone bool
 	watchTimer *time.Timer
-}
-
-// watchedReader reads from c, first returning the byte the client watch
-// read, if it read one.
-type watchedReader struct {
-	c       net.Conn
-	pending bool
-	b       [1]byte
-}
-
-func (r *watchedReader) Read(p []byte) (int, error) {
-	if r.pending && len(p) > 0 {
-		r.pending = false
-		p[0] = r.b[0]
-		return 1, nil
-	}
-	return r.c.Read(p)
 }
 
 // serve reads and answers requests until the connection ends or is handed
@@ -282,20 +281,71 @@ func (fc *frontConn) serve() {
 			return
 		}
 		_, _ = fc.br.Discard(len(head))
-		keep, complete := fc.serveRequest(req)
-		fc.w.flushOut()
+		keep, complete, err := fc.serveAndAwait(req)
 		if !keep || fc.w.err != nil || fc.f.closing.Load() {
 			linger = complete && fc.w.err == nil
 			return
 		}
-		fc.w.trim()
-		// Wait for the next request. The response is written first and
-		// the read comes after, as net/http does: a pipelined request may
-		// have arrived while the handler ran, and only a read finds it
-		// (the runtime forgets a readiness it reported before the wait).
-		fc.armReadDeadline(fc.f.idle)
+		if err != nil {
+			return // idle timeout, shutdown, or the connection failed
+		}
 		headArmed = false
 	}
+}
+
+// serveAndAwait serves req, writes its response and waits until the next
+// request can be read (or the client closed).
+//
+// The request is served from inside syscall.RawConn.Read, which arms the
+// runtime's readiness tracking for the connection before calling back: a
+// request the client sends while the handler runs (pipelining) or the
+// client's close is then remembered, and the wait that follows the
+// response returns at once for it. Served first and waited for after in
+// the usual way (write, then read), the read after each response would
+// find nothing on a keep-alive connection, because the client cannot have
+// sent its next request before it had the response, and that empty read
+// is a system call per request. Nothing reads the client connection
+// while the handler runs (requests served here have no body, and the
+// client watch polls, see watchClient).
+func (fc *frontConn) serveAndAwait(req *http.Request) (keep, complete bool, err error) {
+	// A read deadline already past would fail the wait before the
+	// request is served.
+	fc.armReadDeadline(fc.f.idle)
+	if fc.rc == nil {
+		keep, complete = fc.serveRequest(req)
+		fc.w.flushOut()
+		fc.w.trim()
+		return keep, complete, nil
+	}
+	fc.waitReq, fc.waitServed = req, false
+	err = fc.rc.Read(fc.inWait)
+	fc.waitReq = nil
+	if !fc.waitServed {
+		// The wait failed before calling back (the connection was closed
+		// or interrupted by shutdown): the request was not served.
+		return false, false, err
+	}
+	return fc.waitKeep, fc.waitComplete, err
+}
+
+// serveInWait is the RawConn.Read callback of serveAndAwait: on its first
+// call it serves the request and writes the response, and returns false
+// to wait for the next request unless there is no need to; on its next
+// call the connection is readable.
+func (fc *frontConn) serveInWait(uintptr) bool {
+	if fc.waitServed {
+		return true
+	}
+	fc.waitServed = true
+	fc.waitKeep, fc.waitComplete = fc.serveRequest(fc.waitReq)
+	fc.w.flushOut()
+	if !fc.waitKeep || fc.w.err != nil || fc.br.Buffered() > 0 {
+		return true // closing, or the next request was read already
+	}
+	fc.w.trim()
+	fc.armReadDeadline(fc.f.idle)
+	// Shutdown may end the wait from now on (see waitIdle).
+	return fc.waitIdle()
 }
 
 // waitIdle marks the connection idle — waiting for a request, which
@@ -383,63 +433,51 @@ func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
 }
 
 // startWatch runs in its own goroutine (watchTimer) once a request has
-// run for frontWatchAfter: it reads from the client while the request
-// runs, and cancels the request when the client closes the connection.
-// A byte that arrives (the next pipelined request) is kept for the
-// reader; endWatch interrupts the read when the request ends.
+// run for frontWatchAfter: it watches the client's connection while the
+// request runs and cancels the request when the client closes it, as
+// net/http's background read does (see watchClient).
 func (fc *frontConn) startWatch() {
 	fc.mu.Lock()
-	if !fc.inRequest || fc.watching || fc.br.Buffered() > 0 || fc.in.pending {
+	if !fc.inRequest || fc.watching || fc.rc == nil {
 		fc.mu.Unlock()
 		return
 	}
 	fc.watching = true
-	done := make(chan struct{})
-	fc.watchDone = done
-	cancel := fc.cancel
-	// The watch may last as long as the request: no read deadline.
-	_ = fc.c.SetReadDeadline(time.Time{})
 	fc.mu.Unlock()
-
-	n, err := fc.c.Read(fc.in.b[:])
-	if n == 1 {
-		fc.in.pending = true
-	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-		fc.clientGone = true
-		cancel()
-	}
-	close(done)
+	defer func() {
+		fc.mu.Lock()
+		fc.watching = false
+		fc.mu.Unlock()
+	}()
+	watchClient(fc.rc, func() bool {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		return fc.inRequest
+	}, func() {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		if fc.inRequest {
+			fc.clientGone = true
+			fc.cancel()
+		}
+	})
 }
 
-// endWatch ends the request's client watch, if it began, and reports
-// whether the client went away.
+// endWatch ends the request's client watch, if it began (the watch sees
+// it within frontWatchPoll), and reports whether the client went away.
 func (fc *frontConn) endWatch() (gone bool) {
 	fc.watchTimer.Stop()
 	fc.mu.Lock()
+	defer fc.mu.Unlock()
 	fc.inRequest, fc.cancel = false, nil
-	watching, done := fc.watching, fc.watchDone
-	if watching {
-		_ = fc.c.SetReadDeadline(aLongTimeAgo) // interrupts the watch's read
-	}
-	fc.mu.Unlock()
-	if !watching {
-		return false
-	}
-	<-done
-	fc.watching, fc.watchDone = false, nil
-	fc.rdl = aLongTimeAgo // unknown: set again before the next read
 	return fc.clientGone
 }
 
 // handOff gives the connection, with what was read of it, to net/http.
 func (fc *frontConn) handOff() bool {
 	fc.f.s.m.handoffs.Inc()
-	replay := make([]byte, 0, fc.br.Buffered()+1)
 	buf, _ := fc.br.Peek(fc.br.Buffered())
-	replay = append(replay, buf...)
-	if fc.in.pending {
-		replay = append(replay, fc.in.b[0])
-	}
+	replay := append([]byte(nil), buf...)
 	// net/http sets the deadlines it wants.
 	_ = fc.c.SetDeadline(time.Time{})
 	return fc.f.handoff.deliver(&replayConn{Conn: fc.c, replay: replay})

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +113,7 @@ func TestFrontPipeliningStress(t *testing.T) {
 // ReverseProxy path) that cuts a body of unknown length must not have its
 // response presented to the client as complete.
 func TestFrontCutsTruncatedUpstreamBody(t *testing.T) {
-	certFile, keyFile, _ := writeSelfSigned(t, t.TempDir())
+	certFile, keyFile := sharedUpstreamCert(t)
 	t.Setenv("SSL_CERT_FILE", certFile)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
@@ -271,4 +272,28 @@ func TestFrontWriterHeadIsFixedAtWriteHeader(t *testing.T) {
 	if _, body := parse(final); body != "abc" {
 		t.Fatalf("final response %q", final)
 	}
+}
+
+// upstreamCert is the self-signed certificate of https test upstreams, one
+// per test process: the system root pool that SSL_CERT_FILE feeds is
+// loaded once per process, so a second certificate would not be trusted
+// (with -count > 1). TestMain removes its directory.
+var upstreamCert struct {
+	once           sync.Once
+	dir, cert, key string
+}
+
+func sharedUpstreamCert(t *testing.T) (certFile, keyFile string) {
+	upstreamCert.once.Do(func() {
+		dir, err := os.MkdirTemp("", "gslb-proxy-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		upstreamCert.dir = dir
+		upstreamCert.cert, upstreamCert.key, _ = writeSelfSigned(t, dir)
+	})
+	if upstreamCert.cert == "" {
+		t.Fatal("no upstream certificate")
+	}
+	return upstreamCert.cert, upstreamCert.key
 }

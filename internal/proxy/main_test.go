@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -9,5 +10,9 @@ import (
 // TestMain fails the package if any test leaves a goroutine behind: every
 // Server, listener, upstream connection and stream must end with its test.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if upstreamCert.dir != "" {
+			os.RemoveAll(upstreamCert.dir)
+		}
+	}))
 }
