@@ -24,11 +24,14 @@ import (
 // net/http: request bodies, upgrades, h2c, HTTP/1.0, odd syntax, heads
 // larger than its buffer.
 //
-// It exists for speed. net/http's server makes a read per request that
-// finds nothing — the background read that watches for the client's close
-// — and runs a goroutine hand-off for it, and it parses and frames more
-// generally than these requests need. The front end watches for a client's
-// close only when a request is still running after frontWatchAfter.
+// It exists for speed. net/http's server makes two reads per request that
+// find nothing — the background read that watches for the client's close,
+// and the read for the next request before the client has sent it — and
+// runs a goroutine hand-off for the first. The front end serves each
+// request from inside the wait for the next one (serveAndAwait), so its
+// only read per request is the one that finds the request, and it watches
+// for a client's close only when a request is still running after
+// frontWatchAfter.
 
 // frontReadBuffer is the front end's read buffer per connection: a request
 // head that does not fit goes to net/http.
