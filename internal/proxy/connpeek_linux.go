@@ -13,7 +13,7 @@ import (
 type peeker struct {
 	rc     syscall.RawConn // nil: the connection has no file descriptor
 	cb     func(fd uintptr)
-	result bool
+	result peekState
 	buf    [1]byte
 }
 
@@ -32,23 +32,34 @@ func (p *peeker) init(c net.Conn) {
 // has not closed it. http.Transport learns the same from the reader
 // goroutine it keeps on every idle connection; the fast path has none, so
 // it peeks once, without blocking, when it takes the connection.
-func (p *peeker) clean() bool {
+func (p *peeker) clean() bool { return p.state() == peekNothing }
+
+// state looks, without blocking or consuming anything, at what the
+// connection has to read.
+func (p *peeker) state() peekState {
 	if p.rc == nil {
-		return true
+		return peekNothing
 	}
-	p.result = false
-	return p.rc.Control(p.cb) == nil && p.result
+	p.result = peekClosed
+	if p.rc.Control(p.cb) != nil {
+		return peekClosed
+	}
+	return p.result
 }
 
 func (p *peeker) peek(fd uintptr) {
 	for {
 		n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if err == syscall.EINTR {
+		switch {
+		case err == syscall.EINTR:
 			continue
+		case n > 0:
+			p.result = peekData
+		case n < 0 && err == syscall.EAGAIN:
+			p.result = peekNothing
+		default: // n == 0: the peer's close; another error: a dead socket
+			p.result = peekClosed
 		}
-		// Only "nothing to read" is clean: n == 0 is the upstream's
-		// close, n > 0 unsolicited bytes, another error a dead socket.
-		p.result = n < 0 && err == syscall.EAGAIN
 		return
 	}
 }

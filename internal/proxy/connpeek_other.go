@@ -12,3 +12,5 @@ type peeker struct{}
 func (p *peeker) init(net.Conn) {}
 
 func (p *peeker) clean() bool { return true }
+
+func (p *peeker) state() peekState { return peekNothing }

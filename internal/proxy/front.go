@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -28,7 +27,7 @@ import (
 // find nothing — the background read that watches for the client's close,
 // and the read for the next request before the client has sent it — and
 // runs a goroutine hand-off for the first. The front end serves each
-// request from inside the wait for the next one (serveAndAwait), so its
+// request from inside the wait for the next one (run), so its
 // only read per request is the one that finds the request, and it watches
 // for a client's close only when a request is still running after
 // frontWatchAfter.
@@ -42,8 +41,8 @@ const frontReadBuffer = 4 << 10
 // request, as net/http's background read does).
 const frontWatchAfter = 10 * time.Millisecond
 
-// frontWatchPoll is how often the client watch checks whether its
-// request has ended.
+// frontWatchPoll is how often the client watch looks at the connection
+// of a request still running.
 const frontWatchPoll = 100 * time.Millisecond
 
 // frontLinger bounds how long a connection closed after a response reads
@@ -146,15 +145,16 @@ func (f *frontServer) newConn(c net.Conn) *frontConn {
 		return nil
 	}
 	fc := &frontConn{f: f, c: c, remote: c.RemoteAddr().String(), rdl: aLongTimeAgo, wdl: aLongTimeAgo}
-	fc.br = bufio.NewReaderSize(c, frontReadBuffer)
-	if sc, ok := c.(syscall.Conn); ok {
+	fc.buf = make([]byte, frontReadBuffer)
+	if sc, ok := c.(syscall.Conn); ok && frontReadsRaw {
 		if rc, err := sc.SyscallConn(); err == nil {
-			fc.rc, fc.inWait = rc, fc.serveInWait // bound once: no closure per request
+			fc.rc = rc
 		}
 	}
+	fc.peek.init(c)
 	fc.w = frontWriter{fc: fc, header: make(http.Header)}
 	fc.ctx = context.WithValue(f.base, http.LocalAddrContextKey, c.LocalAddr())
-	fc.watchTimer = time.AfterFunc(time.Hour, fc.startWatch)
+	fc.watchTimer = time.AfterFunc(time.Hour, fc.checkClient)
 	fc.watchTimer.Stop()
 	f.conns[fc] = struct{}{}
 	f.wg.Add(1)
@@ -222,7 +222,6 @@ type frontConn struct {
 	f      *frontServer
 	c      net.Conn
 	remote string
-	br     *bufio.Reader
 	w      frontWriter
 	ctx    context.Context // the connection's: parent of its requests'
 
@@ -232,123 +231,149 @@ type frontConn struct {
 	// idle is set while the connection waits for its next request.
 	idle atomic.Bool
 
-	// rc and inWait serve a request inside the wait for the next one (see
-	// serveAndAwait); rc is nil for a connection without a descriptor.
-	rc     syscall.RawConn
-	inWait func(fd uintptr) bool
-	// The request being served by inWait and its outcome.
-	waitReq      *http.Request
-	waitServed   bool
-	waitKeep     bool
-	waitComplete bool
+	// rc is the connection's descriptor, read by run from inside one
+	// RawConn.Read; buf[lo:hi] holds what was read and not yet served.
+	rc      syscall.RawConn
+	buf     []byte
+	lo, hi  int
+	drained bool // the last read left nothing in the socket
+	// headArmed: the read-header deadline of the head being read is set.
+	headArmed bool
+	// exit is how run ended: frontExitClose, frontExitLinger or
+	// frontExitHandOff.
+	exit int
+	peek peeker // the client watch's check (see checkClient)
 
-	// The client watch (see startWatch), under mu.
+	// The client watch, under mu.
 	mu         sync.Mutex
 	inRequest  bool
-	watching   bool
 	cancel     context.CancelFunc
 	clientGone bool
 	watchTimer *time.Timer
 }
 
+// How run ended.
+const (
+	frontExitClose   = iota // close the connection
+	frontExitLinger         // close it after the client had time to read the response
+	frontExitHandOff        // give it to net/http
+)
+
 // serve reads and answers requests until the connection ends or is handed
 // to net/http.
 func (fc *frontConn) serve() {
-	handedOff, linger := false, false
-	defer func() {
-		switch {
-		case handedOff:
-		case linger:
-			fc.closeAfterResponse()
-		default:
+	fc.exit = frontExitHandOff // without a descriptor, the connection is net/http's
+	if fc.rc != nil {
+		fc.exit = frontExitClose // unless run says otherwise (a failed wait ends Read)
+		fc.armReadDeadline(fc.f.readHeader)
+		fc.headArmed = true // the first request's head is bounded from the connection's start
+		_ = fc.rc.Read(fc.run)
+	}
+	switch fc.exit {
+	case frontExitHandOff:
+		if !fc.handOff() {
 			fc.c.Close()
 		}
-		fc.f.forget(fc)
-	}()
-	fc.armReadDeadline(fc.f.readHeader)
-	headArmed := true // the first request's head is bounded from the connection's start
-	for {
-		if fc.waitIdle() {
-			return
-		}
-		head, err := fc.readHead(headArmed)
-		if err != nil {
-			return
-		}
-		var req *http.Request
-		if head != nil {
-			req, _ = parseFrontRequest(head)
-		}
-		if req == nil {
-			handedOff = fc.handOff()
-			return
-		}
-		_, _ = fc.br.Discard(len(head))
-		keep, complete, err := fc.serveAndAwait(req)
-		if !keep || fc.w.err != nil || fc.f.closing.Load() {
-			linger = complete && fc.w.err == nil
-			return
-		}
-		if err != nil {
-			return // idle timeout, shutdown, or the connection failed
-		}
-		headArmed = false
+	case frontExitLinger:
+		fc.closeAfterResponse()
+	default:
+		fc.c.Close()
 	}
+	fc.f.forget(fc)
 }
 
-// serveAndAwait serves req, writes its response and waits until the next
-// request can be read (or the client closed).
+// run is the connection's loop, the callback of one RawConn.Read that
+// lasts as long as the connection: it reads requests with non-blocking
+// reads, serves them, writes their responses, and returns false to wait
+// whenever it needs more bytes. It returns true, with fc.exit set, when
+// the connection ends or goes to net/http. A failed wait (the idle or
+// read-header deadline, shutdown, a close) ends RawConn.Read with
+// fc.exit at frontExitClose.
 //
-// The request is served from inside syscall.RawConn.Read, which arms the
-// runtime's readiness tracking for the connection before calling back: a
-// request the client sends while the handler runs (pipelining) or the
-// client's close is then remembered, and the wait that follows the
-// response returns at once for it. Served first and waited for after in
-// the usual way (write, then read), the read after each response would
-// find nothing on a keep-alive connection, because the client cannot have
-// sent its next request before it had the response, and that empty read
-// is a system call per request. Nothing reads the client connection
-// while the handler runs (requests served here have no body, and the
-// client watch polls, see watchClient).
-func (fc *frontConn) serveAndAwait(req *http.Request) (keep, complete bool, err error) {
-	// A read deadline already past would fail the wait before the
-	// request is served.
-	fc.armReadDeadline(fc.f.idle)
-	if fc.rc == nil {
-		keep, complete = fc.serveRequest(req)
-		fc.w.flushOut()
-		fc.w.trim()
-		return keep, complete, nil
+// RawConn.Read arms the runtime's readiness tracking once, before the
+// first call: from then on, bytes that arrive while a request is served
+// (a pipelined request) or the client's close are remembered and end the
+// next wait at once. So after a read that emptied the socket, the loop
+// can wait without reading again: the read after each response that
+// net/http makes, which finds nothing on a keep-alive connection because
+// the client has not had the response yet, is not made. Nothing else
+// reads the connection meanwhile: requests served here have no body, and
+// the client watch peeks (checkClient).
+func (fc *frontConn) run(fd uintptr) bool {
+	for {
+		if fc.lo < fc.hi {
+			data := fc.buf[fc.lo:fc.hi]
+			n, bareLF := frontHeadEnd(data)
+			switch {
+			case n > 0 && n <= fc.f.maxHead:
+				fc.idle.Store(false)
+				req, ok := parseFrontRequest(data[:n])
+				if !ok {
+					fc.exit = frontExitHandOff
+					return true
+				}
+				fc.lo += n
+				if !fc.serveOne(req) {
+					return true
+				}
+				continue // a pipelined request may be buffered already
+			case n > 0, bareLF, len(data) >= len(fc.buf), len(data) > fc.f.maxHead:
+				fc.exit = frontExitHandOff // net/http's to read (or refuse)
+				return true
+			}
+			fc.idle.Store(false)
+			if !fc.headArmed {
+				fc.headArmed = true
+				fc.armReadDeadline(fc.f.readHeader)
+			}
+		} else {
+			fc.lo, fc.hi = 0, 0
+			// Waiting for a request: shutdown may end the wait from now on.
+			if fc.waitIdle() {
+				fc.exit = frontExitClose
+				return true
+			}
+		}
+		if fc.drained {
+			// The last read emptied the socket: wait (the next call reads).
+			fc.drained = false
+			return false
+		}
+		if fc.lo > 0 { // make room at the end
+			fc.hi = copy(fc.buf, fc.buf[fc.lo:fc.hi])
+			fc.lo = 0
+		}
+		n, again, err := readNow(fd, fc.buf[fc.hi:])
+		switch {
+		case again:
+			return false
+		case err != nil || n <= 0: // the client closed the connection, or it failed
+			fc.exit = frontExitClose
+			return true
+		default:
+			fc.hi += n
+			fc.drained = fc.hi < len(fc.buf)
+		}
 	}
-	fc.waitReq, fc.waitServed = req, false
-	err = fc.rc.Read(fc.inWait)
-	fc.waitReq = nil
-	if !fc.waitServed {
-		// The wait failed before calling back (the connection was closed
-		// or interrupted by shutdown): the request was not served.
-		return false, false, err
-	}
-	return fc.waitKeep, fc.waitComplete, err
 }
 
-// serveInWait is the RawConn.Read callback of serveAndAwait: on its first
-// call it serves the request and writes the response, and returns false
-// to wait for the next request unless there is no need to; on its next
-// call the connection is readable.
-func (fc *frontConn) serveInWait(uintptr) bool {
-	if fc.waitServed {
-		return true
-	}
-	fc.waitServed = true
-	fc.waitKeep, fc.waitComplete = fc.serveRequest(fc.waitReq)
+// serveOne serves req and writes its response, and reports whether the
+// connection carries on (else fc.exit says how it ends).
+func (fc *frontConn) serveOne(req *http.Request) bool {
+	keep, complete := fc.serveRequest(req)
 	fc.w.flushOut()
-	if !fc.waitKeep || fc.w.err != nil || fc.br.Buffered() > 0 {
-		return true // closing, or the next request was read already
+	switch {
+	case fc.w.err != nil || !complete:
+		fc.exit = frontExitClose
+		return false
+	case !keep || fc.f.closing.Load():
+		fc.exit = frontExitLinger
+		return false
 	}
 	fc.w.trim()
 	fc.armReadDeadline(fc.f.idle)
-	// Shutdown may end the wait from now on (see waitIdle).
-	return fc.waitIdle()
+	fc.headArmed = false
+	return true
 }
 
 // waitIdle marks the connection idle — waiting for a request, which
@@ -371,35 +396,6 @@ func (fc *frontConn) closeAfterResponse() {
 	}
 	_ = fc.c.SetReadDeadline(time.Now().Add(frontLinger))
 	_, _ = io.Copy(io.Discard, io.LimitReader(fc.c, 256<<10))
-}
-
-// readHead returns the next request head, still in br's buffer. A nil
-// head with a nil error means the connection is net/http's: the head is
-// not CRLF-clean, or larger than the buffer or max_header_bytes. Once the
-// head's first bytes are in, the rest must come within the read-header
-// timeout (armed: that deadline is set already).
-func (fc *frontConn) readHead(armed bool) ([]byte, error) {
-	for {
-		buf, _ := fc.br.Peek(fc.br.Buffered())
-		n, bareLF := frontHeadEnd(buf)
-		switch {
-		case n > 0 && n <= fc.f.maxHead:
-			fc.idle.Store(false)
-			return buf[:n], nil
-		case n > 0, bareLF, len(buf) >= fc.br.Size(), len(buf) > fc.f.maxHead:
-			return nil, nil
-		}
-		if len(buf) > 0 {
-			fc.idle.Store(false)
-			if !armed {
-				armed = true
-				fc.armReadDeadline(fc.f.readHeader)
-			}
-		}
-		if _, err := fc.br.Peek(len(buf) + 1); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // serveRequest runs the proxy's handler for req and completes the
@@ -435,39 +431,28 @@ func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
 	return fc.w.finish(), true
 }
 
-// startWatch runs in its own goroutine (watchTimer) once a request has
-// run for frontWatchAfter: it watches the client's connection while the
-// request runs and cancels the request when the client closes it, as
-// net/http's background read does (see watchClient).
-func (fc *frontConn) startWatch() {
+// checkClient runs on watchTimer while a request runs: from
+// frontWatchAfter on, and then every frontWatchPoll, it checks without
+// blocking whether the client closed the connection, and if so cancels
+// the request, as net/http's background read does. Bytes from the client
+// (the next pipelined request) end the watch: the client is there.
+func (fc *frontConn) checkClient() {
 	fc.mu.Lock()
-	if !fc.inRequest || fc.watching || fc.rc == nil {
-		fc.mu.Unlock()
+	defer fc.mu.Unlock()
+	if !fc.inRequest {
 		return
 	}
-	fc.watching = true
-	fc.mu.Unlock()
-	defer func() {
-		fc.mu.Lock()
-		fc.watching = false
-		fc.mu.Unlock()
-	}()
-	watchClient(fc.rc, func() bool {
-		fc.mu.Lock()
-		defer fc.mu.Unlock()
-		return fc.inRequest
-	}, func() {
-		fc.mu.Lock()
-		defer fc.mu.Unlock()
-		if fc.inRequest {
-			fc.clientGone = true
-			fc.cancel()
-		}
-	})
+	switch fc.peek.state() {
+	case peekClosed:
+		fc.clientGone = true
+		fc.cancel()
+	case peekNothing:
+		fc.watchTimer.Reset(frontWatchPoll)
+	}
 }
 
-// endWatch ends the request's client watch, if it began (the watch sees
-// it within frontWatchPoll), and reports whether the client went away.
+// endWatch ends the request's client watch and reports whether the client
+// went away.
 func (fc *frontConn) endWatch() (gone bool) {
 	fc.watchTimer.Stop()
 	fc.mu.Lock()
@@ -479,8 +464,7 @@ func (fc *frontConn) endWatch() (gone bool) {
 // handOff gives the connection, with what was read of it, to net/http.
 func (fc *frontConn) handOff() bool {
 	fc.f.s.m.handoffs.Inc()
-	buf, _ := fc.br.Peek(fc.br.Buffered())
-	replay := append([]byte(nil), buf...)
+	replay := append([]byte(nil), fc.buf[fc.lo:fc.hi]...)
 	// net/http sets the deadlines it wants.
 	_ = fc.c.SetDeadline(time.Time{})
 	return fc.f.handoff.deliver(&replayConn{Conn: fc.c, replay: replay})

@@ -297,3 +297,92 @@ func sharedUpstreamCert(t *testing.T) (certFile, keyFile string) {
 	}
 	return upstreamCert.cert, upstreamCert.key
 }
+
+// TestFrontPipelinedBackToBack: a client writes a request and, a few
+// microseconds later, the next one, so that the second often arrives just
+// after the front end read the first: every one is answered (none waits
+// for the idle timeout and a reset).
+func TestFrontPipelinedBackToBack(t *testing.T) {
+	east := delayBackend(t)
+	h := startProxy(t, testConfig(t, []ep{{"east-1", "east", east.port()}}, "timeouts: {idle: 2s, read_header: 2s}"), nil, Deps{})
+	var wg sync.WaitGroup
+	for conn := range 8 {
+		wg.Go(func() {
+			rc := dialRaw(t, h)
+			for i := range 600 {
+				a, b := fmt.Sprintf("/a%d-%d", conn, i), fmt.Sprintf("/b%d-%d", conn, i)
+				if _, err := io.WriteString(rc.c, get(a)); err != nil {
+					t.Error(err)
+					return
+				}
+				for start := time.Now(); time.Since(start) < time.Duration(i%40)*time.Microsecond; {
+				}
+				if _, err := io.WriteString(rc.c, get(b)); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, want := range []string{a, b} {
+					resp, err := http.ReadResponse(rc.br, &http.Request{Method: "GET"})
+					if err != nil {
+						t.Errorf("connection %d, pair %d: %s not answered: %v", conn, i, want, err)
+						return
+					}
+					if body, _ := io.ReadAll(resp.Body); string(body) != want {
+						t.Errorf("got %q, want %q", body, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestFrontClientWatchHoldsNoThreads: requests that run long are watched
+// for their client's close without an OS thread each.
+func TestFrontClientWatchHoldsNoThreads(t *testing.T) {
+	threads := func() int {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Skip("no /proc/self/status")
+		}
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+				var n int
+				fmt.Sscan(strings.TrimSpace(v), &n)
+				return n
+			}
+		}
+		t.Skip("no thread count")
+		return 0
+	}
+	const n = 200
+	var started sync.WaitGroup
+	started.Add(n)
+	release := make(chan struct{})
+	east := newBackend(t, "east", func(w http.ResponseWriter, r *http.Request) {
+		started.Done()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "x")
+	})
+	h := startProxy(t, testConfig(t, []ep{{"east-1", "east", east.port()}}, ""), nil, Deps{})
+	before := threads()
+	clients := make([]*rawClient, n)
+	for i := range clients {
+		clients[i] = dialRaw(t, h)
+		clients[i].send(get("/hang"))
+	}
+	started.Wait()
+	time.Sleep(3 * frontWatchAfter) // every watch has begun
+	during := threads()
+	close(release)
+	for _, rc := range clients {
+		rc.read("GET")
+	}
+	if during-before > n/4 {
+		t.Fatalf("OS threads went from %d to %d with %d watched requests in flight", before, during, n)
+	}
+}
