@@ -210,10 +210,16 @@ func (f *frontServer) shutdown(ctx context.Context) error {
 func (f *frontServer) close() {
 	f.setClosing()
 	f.mu.Lock()
+	open := make([]net.Conn, 0, len(f.conns))
 	for fc := range f.conns {
-		fc.c.Close()
+		open = append(open, fc.c)
 	}
 	f.mu.Unlock()
+	// Outside the lock: Close waits for a handler still running in the
+	// connection's RawConn.Read to return.
+	for _, c := range open {
+		c.Close()
+	}
 	f.wg.Wait()
 }
 
@@ -267,7 +273,7 @@ func (fc *frontConn) serve() {
 		fc.exit = frontExitClose // unless run says otherwise (a failed wait ends Read)
 		fc.armReadDeadline(fc.f.readHeader)
 		fc.headArmed = true // the first request's head is bounded from the connection's start
-		_ = fc.rc.Read(fc.run)
+		fc.runLoop()
 	}
 	switch fc.exit {
 	case frontExitHandOff:
@@ -280,6 +286,20 @@ func (fc *frontConn) serve() {
 		fc.c.Close()
 	}
 	fc.f.forget(fc)
+}
+
+// runLoop runs the connection's loop (run) in one RawConn.Read. A panic
+// outside a handler (those are recovered by serveRequest) ends the
+// connection, not the process, as net/http recovers per connection.
+func (fc *frontConn) runLoop() {
+	defer func() {
+		if v := recover(); v != nil {
+			fc.exit = frontExitClose
+			fc.f.log.Error("proxy: panic serving connection", zap.String("client", fc.remote),
+				zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	_ = fc.rc.Read(fc.run)
 }
 
 // run is the connection's loop, the callback of one RawConn.Read that
@@ -454,10 +474,11 @@ func (fc *frontConn) checkClient() {
 // endWatch ends the request's client watch and reports whether the client
 // went away.
 func (fc *frontConn) endWatch() (gone bool) {
-	fc.watchTimer.Stop()
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	fc.inRequest, fc.cancel = false, nil
+	// Under mu: a checkClient running now cannot re-arm the timer after.
+	fc.watchTimer.Stop()
 	return fc.clientGone
 }
 
@@ -474,6 +495,9 @@ func (fc *frontConn) handOff() bool {
 // no limit). As upConn.armDeadline, it keeps a deadline already set that
 // ends no more than d/16 early, sparing a timer update per request.
 func (fc *frontConn) armReadDeadline(d time.Duration) {
+	if fc.f.closing.Load() {
+		return // shutdown's wake-up (see shutdown) must stand
+	}
 	if t, ok := nextDeadline(fc.rdl, time.Now(), d); ok {
 		fc.rdl = t
 		_ = fc.c.SetReadDeadline(t)

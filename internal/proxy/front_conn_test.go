@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -384,5 +385,49 @@ func TestFrontClientWatchHoldsNoThreads(t *testing.T) {
 	}
 	if during-before > n/4 {
 		t.Fatalf("OS threads went from %d to %d with %d watched requests in flight", before, during, n)
+	}
+}
+
+// TestFrontEndWatchLeavesNoTimer: a client check running while its
+// request ends cannot leave the watch timer armed after endWatch.
+func TestFrontEndWatchLeavesNoTimer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	fc := &frontConn{c: server}
+	fc.peek.init(server)
+	checked := make(chan struct{}, 4)
+	fc.watchTimer = time.AfterFunc(time.Hour, func() { fc.checkClient(); checked <- struct{}{} })
+	fc.watchTimer.Stop()
+	_, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fc.inRequest, fc.cancel = true, cancel
+
+	fc.mu.Lock() // the check, once fired, waits here
+	fc.watchTimer.Reset(time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	ended := make(chan bool)
+	go func() { ended <- fc.endWatch() }() // waits here too
+	time.Sleep(20 * time.Millisecond)
+	fc.mu.Unlock()
+	if <-ended {
+		t.Fatal("client reported gone")
+	}
+	<-checked
+	if fc.watchTimer.Stop() {
+		t.Fatal("the watch timer was still armed after endWatch")
 	}
 }

@@ -1,11 +1,12 @@
-//go:build !unix
+//go:build !linux
 
 package proxy
 
 import "errors"
 
-// frontReadsRaw: without non-blocking reads of a descriptor, the front end
-// hands every connection to net/http.
+// frontReadsRaw: the front end is built for Linux (its non-blocking reads
+// and the client watch's peek, connpeek_linux.go); elsewhere it hands
+// every connection to net/http.
 const frontReadsRaw = false
 
 func readNow(uintptr, []byte) (int, bool, error) {
