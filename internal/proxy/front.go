@@ -121,6 +121,10 @@ func (f *frontServer) serve(ln net.Listener) error {
 			if f.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return http.ErrServerClosed
 			}
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Temporary() { //nolint:staticcheck // as net/http decides
+				return fmt.Errorf("proxy accept: %w", err)
+			}
 			// Out of file descriptors and the like: back off, as net/http.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			f.log.Warn("proxy accept failed; retrying", zap.Error(err), zap.Duration("in", delay))
@@ -485,10 +489,15 @@ func (fc *frontConn) endWatch() (gone bool) {
 // handOff gives the connection, with what was read of it, to net/http.
 func (fc *frontConn) handOff() bool {
 	fc.f.s.m.handoffs.Inc()
-	replay := append([]byte(nil), fc.buf[fc.lo:fc.hi]...)
+	rc := &replayConn{Conn: fc.c, replay: append([]byte(nil), fc.buf[fc.lo:fc.hi]...)}
+	if n, _ := frontHeadEnd(rc.replay); n == 0 && fc.headArmed && fc.hi > fc.lo {
+		// A head that began here and is not complete keeps its
+		// read-header deadline: a hand-off must not restart it.
+		rc.headDeadline = fc.rdl
+	}
 	// net/http sets the deadlines it wants.
 	_ = fc.c.SetDeadline(time.Time{})
-	return fc.f.handoff.deliver(&replayConn{Conn: fc.c, replay: replay})
+	return fc.f.handoff.deliver(rc)
 }
 
 // armReadDeadline makes reads fail unless they complete within d (d <= 0:
@@ -534,15 +543,63 @@ func nextDeadline(cur, now time.Time, d time.Duration) (time.Time, bool) {
 type replayConn struct {
 	net.Conn
 	replay []byte
+
+	mu sync.Mutex
+	// headDeadline, while set, bounds every read deadline net/http sets:
+	// the head being read began before the hand-off, under the front
+	// end's read-header deadline. It is lifted (and the deadline net/http
+	// asked for last, want, applied) once the head's blank line is read.
+	headDeadline time.Time
+	want         time.Time
+	lineStart    bool // the last byte read ended a line
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
+	var n int
+	var err error
 	if len(c.replay) > 0 {
-		n := copy(p, c.replay)
+		n = copy(p, c.replay)
 		c.replay = c.replay[n:]
-		return n, nil
+	} else {
+		n, err = c.Conn.Read(p)
 	}
-	return c.Conn.Read(p)
+	c.mu.Lock()
+	if !c.headDeadline.IsZero() && c.headEnds(p[:n]) {
+		c.headDeadline = time.Time{}
+		_ = c.Conn.SetReadDeadline(c.want)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// headEnds scans bytes read for the blank line that ends a head (CRLF or,
+// as net/http accepts, bare LF line endings).
+func (c *replayConn) headEnds(b []byte) bool {
+	for _, ch := range b {
+		switch {
+		case ch == '\n' && c.lineStart:
+			return true
+		case ch == '\n':
+			c.lineStart = true
+		case ch == '\r' && c.lineStart:
+		default:
+			c.lineStart = false
+		}
+	}
+	return false
+}
+
+// SetReadDeadline implements net.Conn (see headDeadline).
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.headDeadline.IsZero() {
+		c.want = t
+		if t.IsZero() || t.After(c.headDeadline) {
+			t = c.headDeadline
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 // CloseWrite half-closes the connection (net/http uses it to end a

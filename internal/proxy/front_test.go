@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -377,5 +379,112 @@ func TestFrontShutdownClosesIdleKeepsBusy(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestFrontMatchesNetHTTPOnTheWire sends the same requests to the proxy
+// with fast_http1 on and off and compares the responses byte for byte,
+// header order and Date aside.
+func TestFrontMatchesNetHTTPOnTheWire(t *testing.T) {
+	east := newBackend(t, "east", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/204":
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(204)
+		case "/304":
+			w.Header().Set("Etag", `"x"`)
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(304)
+		case "/299":
+			w.WriteHeader(299)
+			io.WriteString(w, "x")
+		case "/103":
+			w.Header().Set("Link", "</a>; rel=preload")
+			w.WriteHeader(103)
+			io.WriteString(w, "after103")
+		case "/trailer":
+			w.Header().Set("Trailer", "X-T")
+			io.WriteString(w, "body")
+			w.Header().Set("X-T", "v")
+		case "/nobody":
+		default:
+			io.WriteString(w, "hello")
+		}
+	})
+	var fast, std *harness
+	for _, on := range []bool{true, false} {
+		h := startProxy(t, testConfig(t, []ep{{"east-1", "east", east.port()}}, fmt.Sprintf("fast_http1: %v", on)), nil, Deps{})
+		if on {
+			fast = h
+		} else {
+			std = h
+		}
+	}
+	date := regexp.MustCompile(`Date: [^\r]*`)
+	exchange := func(h *harness, req string) string {
+		rc := dialRaw(t, h)
+		rc.send(req)
+		b, _ := io.ReadAll(rc.c)
+		var heads []string
+		for _, part := range strings.SplitAfter(date.ReplaceAllString(string(b), "Date: -"), "\r\n\r\n") {
+			line, fields, ok := strings.Cut(part, "\r\n")
+			if !ok || !strings.HasPrefix(line, "HTTP/") {
+				heads = append(heads, fmt.Sprintf("%q", part))
+				continue
+			}
+			f := strings.Split(strings.TrimSuffix(fields, "\r\n\r\n"), "\r\n")
+			sort.Strings(f)
+			heads = append(heads, fmt.Sprintf("%q %q", line, f))
+		}
+		return strings.Join(heads, "\n")
+	}
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"HEAD / HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"HEAD / HTTP/1.1\r\nHost: nope.example\r\nConnection: close\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: nope.example\r\nConnection: close\r\n\r\n",
+		"GET /204 HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"GET /304 HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"GET /299 HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"GET /103 HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"GET /trailer HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"GET /nobody HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+		"HEAD /nobody HTTP/1.1\r\nHost: " + testHost + "\r\nConnection: close\r\n\r\n",
+	} {
+		if a, b := exchange(fast, req), exchange(std, req); a != b {
+			t.Errorf("%q\nfront end:\n%s\nnet/http:\n%s", strings.SplitN(req, "\r\n", 3)[:2], a, b)
+		}
+	}
+}
+
+// TestFrontHandOffKeepsReadHeaderDeadline: a head that began under the
+// front end and goes to net/http midway (a bare LF) keeps its read-header
+// deadline; the hand-off does not restart it.
+func TestFrontHandOffKeepsReadHeaderDeadline(t *testing.T) {
+	east := newBackend(t, "east", nil)
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast_http1=%v", fast), func(t *testing.T) {
+			h := startProxy(t, testConfig(t, []ep{{"east-1", "east", east.port()}},
+				fmt.Sprintf("fast_http1: %v\ntimeouts: {read_header: 1s}", fast)), nil, Deps{})
+			rc := dialRaw(t, h)
+			rc.send("GET / HTTP/1.1\r\nHost: " + testHost + "\r\nX-A: a")
+			// One byte every 100 ms for 1.8 s, a bare LF at 0.9 s: the
+			// head takes longer than read_header in all.
+			var err error
+			for i := 0; i < 18 && err == nil; i++ {
+				time.Sleep(100 * time.Millisecond)
+				b := "a"
+				if i == 8 {
+					b = "\nX-B: b"
+				}
+				_, err = io.WriteString(rc.c, b)
+			}
+			if err == nil {
+				_, err = io.WriteString(rc.c, "\r\n\r\n")
+			}
+			if resp, err := http.ReadResponse(rc.br, nil); err == nil {
+				t.Fatalf("a head that took 1.8 s with read_header 1s was served: %s", resp.Status)
+			}
+		})
 	}
 }

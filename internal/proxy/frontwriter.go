@@ -92,11 +92,13 @@ func (w *frontWriter) WriteHeader(code int) {
 	h := w.header
 	w.noBody = w.method == http.MethodHead || !bodyAllowedForStatus(code)
 	if !bodyAllowedForStatus(code) {
-		// RFC 9110 §8.6: no Content-Length with 1xx or 204; net/http
-		// drops these for 304 as well.
-		delete(h, "Content-Type")
+		// RFC 9110 §8.6: no Content-Length with 1xx or 204; as net/http,
+		// which also drops Content-Type from a 304.
 		delete(h, "Content-Length")
 		delete(h, "Transfer-Encoding")
+		if code == http.StatusNotModified {
+			delete(h, "Content-Type")
+		}
 	}
 	if cl := h["Content-Length"]; len(cl) > 0 {
 		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
@@ -143,16 +145,16 @@ func (w *frontWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.noBody {
-		if w.method == http.MethodHead {
-			return len(p), nil
-		}
+	if !bodyAllowedForStatus(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	if w.clen >= 0 && w.written+int64(len(p)) > w.clen {
 		return 0, http.ErrContentLength
 	}
 	w.written += int64(len(p))
+	if w.noBody {
+		return len(p), nil // HEAD: counted (see sendHead), not sent
+	}
 	if !w.headSent {
 		if len(w.body)+len(p) <= frontBodyHold {
 			w.body = append(w.body, p...)
@@ -209,7 +211,15 @@ func (w *frontWriter) sendHead(final bool) {
 	}
 	b := w.out
 	switch {
-	case w.noBody, w.clen >= 0:
+	case w.clen >= 0:
+	case w.noBody:
+		// A HEAD response the handler wrote a body for says how long the
+		// body would be, as net/http does.
+		if final && w.written > 0 && len(w.trailers) == 0 && bodyAllowedForStatus(w.status) {
+			b = append(b, "Content-Length: "...)
+			b = strconv.AppendInt(b, w.written, 10)
+			b = append(b, "\r\n"...)
+		}
 	case final && len(w.trailers) == 0:
 		w.clen = int64(len(w.body))
 		b = append(b, "Content-Length: "...)
