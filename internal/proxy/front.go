@@ -243,10 +243,12 @@ type frontConn struct {
 
 	// rc is the connection's descriptor, read by run from inside one
 	// RawConn.Read; buf[lo:hi] holds what was read and not yet served.
-	rc      syscall.RawConn
-	buf     []byte
-	lo, hi  int
-	drained bool // the last read left nothing in the socket
+	rc     syscall.RawConn
+	buf    []byte
+	lo, hi int
+	// searched is how much of buf[lo:hi] holds no end of the head.
+	searched int
+	drained  bool // the last read left nothing in the socket
 	// headArmed: the read-header deadline of the head being read is set.
 	headArmed bool
 	// exit is how run ended: frontExitClose, frontExitLinger or
@@ -327,7 +329,8 @@ func (fc *frontConn) run(fd uintptr) bool {
 	for {
 		if fc.lo < fc.hi {
 			data := fc.buf[fc.lo:fc.hi]
-			n, bareLF := frontHeadEnd(data)
+			n, bareLF := frontHeadEnd(data, fc.searched)
+			fc.searched = len(data)
 			switch {
 			case n > 0 && n <= fc.f.maxHead:
 				fc.idle.Store(false)
@@ -337,6 +340,7 @@ func (fc *frontConn) run(fd uintptr) bool {
 					return true
 				}
 				fc.lo += n
+				fc.searched = 0
 				if !fc.serveOne(req) {
 					return true
 				}
@@ -351,7 +355,7 @@ func (fc *frontConn) run(fd uintptr) bool {
 				fc.armReadDeadline(fc.f.readHeader)
 			}
 		} else {
-			fc.lo, fc.hi = 0, 0
+			fc.lo, fc.hi, fc.searched = 0, 0, 0
 			// Waiting for a request: shutdown may end the wait from now on.
 			if fc.waitIdle() {
 				fc.exit = frontExitClose
@@ -490,7 +494,7 @@ func (fc *frontConn) endWatch() (gone bool) {
 func (fc *frontConn) handOff() bool {
 	fc.f.s.m.handoffs.Inc()
 	rc := &replayConn{Conn: fc.c, replay: append([]byte(nil), fc.buf[fc.lo:fc.hi]...)}
-	if n, _ := frontHeadEnd(rc.replay); n == 0 && fc.headArmed && fc.hi > fc.lo {
+	if n, _ := frontHeadEnd(rc.replay, 0); n == 0 && fc.headArmed && fc.hi > fc.lo {
 		// A head that began here and is not complete keeps its
 		// read-header deadline: a hand-off must not restart it.
 		rc.headDeadline = fc.rdl

@@ -14,9 +14,12 @@ import (
 // (blank line included) when buf holds a complete head whose every line
 // ends in CRLF; 0 while the head is incomplete. bareLF reports a LF that no
 // CR precedes: such a head is net/http's to read (it accepts bare LF line
-// endings), not the front end's.
-func frontHeadEnd(buf []byte) (n int, bareLF bool) {
-	for i := 0; ; {
+// endings), not the front end's. buf[:from] was searched already and
+// holds no LF that ends the head or is bare, so the search starts at from
+// (a head that arrives in pieces is not searched from its start each
+// time).
+func frontHeadEnd(buf []byte, from int) (n int, bareLF bool) {
+	for i := from; ; {
 		j := bytes.IndexByte(buf[i:], '\n')
 		if j < 0 {
 			return 0, false

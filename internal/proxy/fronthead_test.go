@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/textproto"
 	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http/httpguts"
@@ -27,9 +29,40 @@ func TestFrontHeadEnd(t *testing.T) {
 		{"\n", 0, true},
 		{"", 0, false},
 	} {
-		n, bare := frontHeadEnd([]byte(tc.in))
+		n, bare := frontHeadEnd([]byte(tc.in), 0)
 		if n != tc.n || bare != tc.bareLF {
 			t.Errorf("frontHeadEnd(%q) = %d, %v; want %d, %v", tc.in, n, bare, tc.n, tc.bareLF)
+		}
+	}
+}
+
+// TestFrontHeadEndInPieces: searching a head as it arrives in pieces,
+// each search starting where the last one ended, finds what one search of
+// the same bytes finds.
+func TestFrontHeadEndInPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, head := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("v", 300) + "\r\n\r\nGET /next",
+		"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX: \r\r\n\r\n",
+		"\r\n\r\n",
+	} {
+		for range 200 {
+			searched := 0
+			for end := 0; end < len(head); {
+				end = min(len(head), end+1+rng.IntN(8))
+				data := []byte(head[:end])
+				n, bare := frontHeadEnd(data, searched)
+				searched = len(data)
+				wantN, wantBare := frontHeadEnd(data, 0)
+				if n != wantN || bare != wantBare {
+					t.Fatalf("%q up to %d: in pieces %d, %v; at once %d, %v", head, end, n, bare, wantN, wantBare)
+				}
+				if n > 0 || bare {
+					break
+				}
+			}
 		}
 	}
 }
@@ -90,7 +123,7 @@ func FuzzFrontRequestMatchesNetHTTP(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, _ := frontHeadEnd(data)
+		n, _ := frontHeadEnd(data, 0)
 		if n == 0 {
 			return
 		}
