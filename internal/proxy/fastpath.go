@@ -103,12 +103,8 @@ func (s *Server) tryFast(a *attempt, r *http.Request) {
 // timeouts for event streams, and reports whether the response streams.
 func (s *Server) startResponse(a *attempt, protoMajor int) (stream bool) {
 	hdr := a.w.Header()
-	if old, ok := hdr["Via"]; ok {
-		hdr["Via"] = append(old, via(protoMajor))
-	} else {
-		hdr["Via"] = []string{via(protoMajor)}
-	}
-	hdr[RegionHeader] = a.up.regionHeader
+	hdr.Add("Via", via(protoMajor))
+	hdr.Set(RegionHeader, a.up.region)
 	keepNoContentType(hdr)
 	if isEventStream(hdr) {
 		liftServerTimeouts(a.w)

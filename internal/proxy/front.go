@@ -53,7 +53,6 @@ const frontLinger = 500 * time.Millisecond
 // not serve itself go to net/http through handoff.
 type frontServer struct {
 	s       *Server
-	log     *zap.Logger
 	handoff *handoffListener
 	base    context.Context // parent of every request context
 
@@ -75,7 +74,7 @@ type frontServer struct {
 func (s *Server) newFrontServer(base context.Context, srv *http.Server, handoffAddr net.Addr) *frontServer {
 	px := s.listenCfg
 	f := &frontServer{
-		s: s, log: s.log,
+		s: s,
 		// As net/http's request contexts (the ReverseProxy, for one, cuts
 		// a response whose upstream body failed only under a server).
 		base:    context.WithValue(base, http.ServerContextKey, srv),
@@ -127,7 +126,7 @@ func (f *frontServer) serve(ln net.Listener) error {
 			}
 			// Out of file descriptors and the like: back off, as net/http.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			f.log.Warn("proxy accept failed; retrying", zap.Error(err), zap.Duration("in", delay))
+			f.s.log.Warn("proxy accept failed; retrying", zap.Error(err), zap.Duration("in", delay))
 			time.Sleep(delay)
 			continue
 		}
@@ -150,7 +149,7 @@ func (f *frontServer) newConn(c net.Conn) *frontConn {
 	}
 	fc := &frontConn{f: f, c: c, remote: c.RemoteAddr().String(), rdl: aLongTimeAgo, wdl: aLongTimeAgo}
 	fc.buf = make([]byte, frontReadBuffer)
-	if sc, ok := c.(syscall.Conn); ok && frontReadsRaw {
+	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			fc.rc = rc
 		}
@@ -236,7 +235,7 @@ type frontConn struct {
 	ctx    context.Context // the connection's: parent of its requests'
 
 	// rdl and wdl are the read and write deadlines set on c (see
-	// armDeadline).
+	// armReadDeadline).
 	rdl, wdl time.Time
 	// idle is set while the connection waits for its next request.
 	idle atomic.Bool
@@ -301,8 +300,7 @@ func (fc *frontConn) runLoop() {
 	defer func() {
 		if v := recover(); v != nil {
 			fc.exit = frontExitClose
-			fc.f.log.Error("proxy: panic serving connection", zap.String("client", fc.remote),
-				zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+			fc.logPanic(v)
 		}
 	}()
 	_ = fc.rc.Read(fc.run)
@@ -356,8 +354,10 @@ func (fc *frontConn) run(fd uintptr) bool {
 			}
 		} else {
 			fc.lo, fc.hi, fc.searched = 0, 0, 0
-			// Waiting for a request: shutdown may end the wait from now on.
-			if fc.waitIdle() {
+			// Waiting for a request: shutdown may end the wait from now
+			// on, so it is told first, then checked for.
+			fc.idle.Store(true)
+			if fc.f.closing.Load() {
 				fc.exit = frontExitClose
 				return true
 			}
@@ -404,13 +404,6 @@ func (fc *frontConn) serveOne(req *http.Request) bool {
 	return true
 }
 
-// waitIdle marks the connection idle — waiting for a request, which
-// shutdown may interrupt — and reports whether shutdown has begun.
-func (fc *frontConn) waitIdle() (closing bool) {
-	fc.idle.Store(true)
-	return fc.f.closing.Load()
-}
-
 // closeAfterResponse ends a connection whose last response was written
 // whole: it sends FIN first and reads what the client still sends until it
 // closes too (for at most frontLinger), so that a close with unread bytes
@@ -445,8 +438,7 @@ func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
-				fc.f.log.Error("proxy: panic serving request", zap.String("client", fc.remote),
-					zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+				fc.logPanic(v)
 			}
 			keep, complete = false, false
 			fc.w.out = fc.w.out[:0] // the client must see the response cut
@@ -457,6 +449,13 @@ func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
 	}()
 	fc.f.s.ServeHTTP(&fc.w, req)
 	return fc.w.finish(), true
+}
+
+// logPanic logs a panic recovered while serving the connection, with its
+// stack, as net/http does.
+func (fc *frontConn) logPanic(v any) {
+	fc.f.s.log.Error("proxy: panic serving connection", zap.String("client", fc.remote),
+		zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 }
 
 // checkClient runs on watchTimer while a request runs: from

@@ -84,7 +84,7 @@ func parseFrontRequest(head []byte) (*http.Request, bool) {
 		var field string
 		field, rest, _ = strings.Cut(rest, "\r\n")
 		name, value, ok := strings.Cut(field, ":")
-		if !ok || !validFieldNameString(name) || !httpguts.ValidHeaderFieldValue(value) {
+		if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
 			return nil, false // includes obs-fold (a leading SP or HTAB)
 		}
 		value = strings.Trim(value, " \t")
@@ -125,18 +125,4 @@ func parseFrontRequest(head []byte) (*http.Request, bool) {
 		Close:      httpguts.HeaderValuesContainsToken(hdr["Connection"], "close"),
 		RequestURI: target,
 	}, true
-}
-
-// validFieldNameString reports whether s is a non-empty HTTP token (RFC
-// 9110 §5.6.2).
-func validFieldNameString(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || !tokenChar[c] {
-			return false
-		}
-	}
-	return true
 }

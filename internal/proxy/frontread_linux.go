@@ -4,7 +4,8 @@ package proxy
 
 import "syscall"
 
-// frontReadsRaw: the front end serves connections here (see frontConn.run).
+// frontReadsRaw: the front end runs here (see frontConn.run; Run starts it
+// only where this is true).
 const frontReadsRaw = true
 
 // readNow reads from fd without blocking; again reports that nothing was

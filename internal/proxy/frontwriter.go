@@ -78,7 +78,7 @@ func (w *frontWriter) Header() http.Header { return w.header }
 
 // WriteHeader implements http.ResponseWriter.
 func (w *frontWriter) WriteHeader(code int) {
-	if w.status != 0 || w.headSent {
+	if w.status != 0 {
 		return // superfluous, as net/http ignores it
 	}
 	if code < 100 || code > 999 {
@@ -108,7 +108,7 @@ func (w *frontWriter) WriteHeader(code int) {
 		}
 	}
 	_, w.hasDate = h["Date"]
-	w.saidClose = httpHeaderListsClose(h)
+	w.saidClose = httpguts.HeaderValuesContainsToken(h["Connection"], "close")
 	w.closeAfter = w.closeAfter || w.saidClose
 	for _, v := range h["Trailer"] {
 		for k := range strings.SplitSeq(v, ",") {
@@ -216,15 +216,11 @@ func (w *frontWriter) sendHead(final bool) {
 		// A HEAD response the handler wrote a body for says how long the
 		// body would be, as net/http does.
 		if final && w.written > 0 && len(w.trailers) == 0 && bodyAllowedForStatus(w.status) {
-			b = append(b, "Content-Length: "...)
-			b = strconv.AppendInt(b, w.written, 10)
-			b = append(b, "\r\n"...)
+			b = appendContentLength(b, w.written)
 		}
 	case final && len(w.trailers) == 0:
 		w.clen = int64(len(w.body))
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, w.clen, 10)
-		b = append(b, "\r\n"...)
+		b = appendContentLength(b, w.clen)
 	default: // trailers need chunking
 		w.chunked = true
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
@@ -351,7 +347,7 @@ func appendHeaderFields(b []byte, h http.Header, interim bool) []byte {
 // token and turning CR and LF in the value into spaces (as net/http does),
 // so that no field can end the head or add another.
 func appendSafeField(b []byte, k, v string) []byte {
-	if !validFieldNameString(k) {
+	if !httpguts.ValidHeaderFieldName(k) {
 		return b
 	}
 	b = append(b, k...)
@@ -366,8 +362,9 @@ func appendSafeField(b []byte, k, v string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// httpHeaderListsClose reports whether h's Connection field lists close.
-func httpHeaderListsClose(h http.Header) bool {
-	c := h["Connection"]
-	return len(c) > 0 && listedIn(c, "close")
+// appendContentLength appends a Content-Length field of n.
+func appendContentLength(b []byte, n int64) []byte {
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, "\r\n"...)
 }

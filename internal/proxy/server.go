@@ -326,7 +326,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, len(plain)+len(secure)+1)
 	var wg sync.WaitGroup
 	var front *frontServer
-	if len(plain) > 0 && s.listenCfg.FastHTTP1 {
+	if len(plain) > 0 && s.listenCfg.FastHTTP1 && frontReadsRaw {
 		// The front end serves plain listeners and hands net/http what it
 		// does not serve itself (front.go).
 		front = s.newFrontServer(base, plainSrv, plain[0].Addr())

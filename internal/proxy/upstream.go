@@ -21,9 +21,6 @@ type upstream struct {
 	endpoint string
 	region   string
 	target   *url.URL
-	// regionHeader is the RegionHeader value of the upstream's responses,
-	// made once (read-only: a header map may hold it but never changes it).
-	regionHeader []string
 
 	inFlight     atomic.Int64
 	fails        atomic.Int32 // consecutive 5xx or gateway errors
@@ -104,8 +101,7 @@ func newRegistry(cfg *config.Config, scheme string, old *registry) *registry {
 				}
 			}
 			if u == nil {
-				u = &upstream{poolName: name, endpoint: ep.Name, region: ep.Region, target: target,
-					regionHeader: []string{ep.Region}}
+				u = &upstream{poolName: name, endpoint: ep.Name, region: ep.Region, target: target}
 				u.pool.Store(ps)
 			}
 			r.byKey[key] = u
@@ -135,7 +131,7 @@ func (r *registry) lookup(t *routing.Target, scheme string) *upstream {
 		return u
 	}
 	ps := &poolState{rr: map[string]*atomic.Uint64{"": new(atomic.Uint64)}}
-	u := &upstream{poolName: t.Pool, endpoint: t.Endpoint, region: t.Region, regionHeader: []string{t.Region},
+	u := &upstream{poolName: t.Pool, endpoint: t.Endpoint, region: t.Region,
 		target: &url.URL{Scheme: scheme, Host: netip.AddrPortFrom(t.Addr, t.Port).String()}}
 	u.pool.Store(ps)
 	ps.hosts = []*upstream{u}
