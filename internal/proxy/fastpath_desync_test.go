@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // scriptedBackend is a loopback TCP server whose serve function owns each
@@ -183,6 +184,71 @@ func TestRequestTargetEscaped(t *testing.T) {
 		line, _, _ := strings.Cut(<-be.reqs, "\r\n")
 		if want := method + " /p?a%20b%20HTTP/1.0%23x%E9 HTTP/1.1"; line != want {
 			t.Fatalf("request line %q, want %q", line, want)
+		}
+	}
+}
+
+// TestFastPathQuietOnlyAfterWholeResponse: a pooled connection skips the
+// reuse peek (see fastResponse.release) only after a response whose
+// declared body came whole in the exchange's one read; a body after a
+// HEAD response, a response in two writes, or a 204 keeps the peek, so
+// that bytes an upstream sends after them are found before the next
+// request.
+func TestFastPathQuietOnlyAfterWholeResponse(t *testing.T) {
+	port := scriptedBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/split": // head and body in two writes, apart
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(c, "split")
+			case "/nocontent":
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			case "/head":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwhole")
+			}
+		}
+	})
+	cfg := testConfig(t, []ep{{"east-1", "east", port}}, "")
+	h := startProxy(t, cfg, nil, Deps{})
+	var up *upstream
+	for _, u := range h.srv.rt.Load().reg.byKey {
+		up = u
+	}
+	quietAfter := func(method, path string) bool {
+		t.Helper()
+		resp := h.do(method, path, nil)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: status %d", method, path, resp.StatusCode)
+		}
+		uc := up.conns.get()
+		if uc == nil {
+			t.Fatalf("%s %s: no pooled connection", method, path)
+		}
+		defer up.conns.put(uc, 8, time.Now())
+		return uc.quiet
+	}
+	for _, c := range []struct {
+		method, path string
+		quiet        bool
+	}{
+		{http.MethodGet, "/", true},
+		{http.MethodHead, "/head", false},
+		{http.MethodGet, "/split", false},
+		{http.MethodGet, "/nocontent", false},
+		{http.MethodGet, "/", true},
+	} {
+		if got := quietAfter(c.method, c.path); got != c.quiet {
+			t.Errorf("%s %s: quiet %v, want %v", c.method, c.path, got, c.quiet)
 		}
 	}
 }

@@ -102,7 +102,7 @@ func TestSendAndAwait(t *testing.T) {
 		client, _ := tcpPair(t)
 		uc := newUpConn(client)
 		uc.wbuf = append(uc.wbuf[:0], "GET / HTTP/1.1\r\n\r\n"...)
-		uc.armDeadline(50 * time.Millisecond)
+		uc.armDeadline(time.Now(), 50*time.Millisecond)
 		err := uc.sendAndAwait()
 		if !errors.Is(err, os.ErrDeadlineExceeded) || !isTimeout(err) {
 			t.Fatalf("err = %v, want a deadline exceeded timeout", err)
