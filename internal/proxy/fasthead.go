@@ -21,6 +21,10 @@ type simpleHead struct {
 	length int64 // body bytes
 	close  bool  // Connection: close
 	lines  int   // header field lines kept
+	// For copying the head's field lines as they are (see
+	// writeSimpleHeadRaw): it has a Date, a Content-Type of
+	// text/event-stream, the proxy's RegionHeader, a hop-by-hop field.
+	date, stream, region, hop bool
 }
 
 // peekHead returns the buffered bytes of a complete response head without
@@ -81,6 +85,13 @@ func parseSimpleHead(head []byte, method string) (simpleHead, bool) {
 			h.length = n
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")), bytes.EqualFold(name, []byte("Trailer")):
 			return h, false
+		case bytes.EqualFold(name, []byte("Date")):
+			h.date = true
+		case bytes.EqualFold(name, []byte("Content-Type")):
+			h.stream = h.stream || len(value) >= len("text/event-stream") &&
+				bytes.EqualFold(value[:len("text/event-stream")], []byte("text/event-stream"))
+		case bytes.EqualFold(name, []byte(RegionHeader)):
+			h.region = true
 		case bytes.EqualFold(name, []byte("Connection")):
 			for tok := range bytes.SplitSeq(value, []byte(",")) {
 				tok = bytes.Trim(tok, " \t")
@@ -93,7 +104,9 @@ func parseSimpleHead(head []byte, method string) (simpleHead, bool) {
 				}
 			}
 		}
-		if !hopByHopName(name) {
+		if hopByHopName(name) {
+			h.hop = true
+		} else {
 			h.lines++
 		}
 	}
@@ -130,6 +143,26 @@ func copySimpleHeaders(dst http.Header, head []byte, lines int) {
 			dst[key] = v
 		}
 	}
+}
+
+// appendEndToEndLines appends the field lines of a head accepted by
+// parseSimpleHead, as they are, except the hop-by-hop ones (hop: there
+// are some).
+func appendEndToEndLines(b, head []byte, hop bool) []byte {
+	i := bytes.Index(head, []byte("\r\n")) + 2
+	fields := head[i : len(head)-2] // without the status line and blank line
+	if !hop {
+		return append(b, fields...)
+	}
+	for len(fields) > 0 {
+		j := bytes.Index(fields, []byte("\r\n")) + 2
+		line := fields[:j]
+		if name, _, _ := bytes.Cut(line, []byte(":")); !hopByHopName(name) {
+			b = append(b, line...)
+		}
+		fields = fields[j:]
+	}
+	return b
 }
 
 // hopByHopName reports whether a response field is hop-by-hop (RFC 9110

@@ -153,10 +153,13 @@ func (s *Server) startResponse(a *attempt, protoMajor int) (stream bool) {
 // finishSimple forwards a simple response (see simpleHead).
 func (s *Server) finishSimple(a *attempt, f *fastResponse) {
 	uc := f.uc
-	copySimpleHeaders(a.w.Header(), f.head, f.sh.lines)
+	stream := false
+	if !writeSimpleHeadRaw(a, f) {
+		copySimpleHeaders(a.w.Header(), f.head, f.sh.lines)
+		stream = s.startResponse(a, 1)
+		a.w.WriteHeader(f.sh.code)
+	}
 	_, _ = uc.br.Discard(f.sh.size)
-	stream := s.startResponse(a, 1)
-	a.w.WriteHeader(f.sh.code)
 	var err error
 	if n := f.sh.length; n > 0 {
 		if n <= int64(uc.br.Buffered()) {
@@ -177,6 +180,31 @@ func (s *Server) finishSimple(a *attempt, f *fastResponse) {
 		panic(http.ErrAbortHandler) // the client must see the response cut
 	}
 	f.release(a.up, a.rt.tr.idlePerHost, f.sh.close)
+}
+
+// writeSimpleHeadRaw writes the head of a simple response to the front
+// end's writer by copying the upstream's field lines as they are, with
+// Via and the region header added, as startResponse and WriteHeader
+// would write them from the header map (case and order of field names
+// aside): building the map only to format it again cost about 4% of the
+// proxy's CPU per request. It reports false, writing nothing, for any
+// other writer or a response that needs the general way: a HEAD request,
+// a status without a body, an event stream, a region header from the
+// upstream, header fields set already.
+func writeSimpleHeadRaw(a *attempt, f *fastResponse) bool {
+	rec, ok := a.w.(*recorder)
+	if !ok || rec.status != 0 {
+		return false
+	}
+	fw, ok := rec.ResponseWriter.(*frontWriter)
+	sh := &f.sh
+	if !ok || fw.status != 0 || len(fw.header) != 0 || fw.method == http.MethodHead ||
+		!bodyAllowedForStatus(sh.code) || sh.stream || sh.region {
+		return false
+	}
+	rec.status = sh.code
+	fw.writeRawHeader(sh.code, sh.length, f.head, sh, "Via", via(1), RegionHeader, a.up.region)
+	return true
 }
 
 // finishGeneral forwards a response parsed by http.ReadResponse, as the

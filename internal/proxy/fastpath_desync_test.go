@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +51,21 @@ func scriptedBackend(t *testing.T, serve func(c net.Conn)) uint16 {
 	return netip.MustParseAddrPort(ln.Addr().String()).Port()
 }
 
+// answerEach is a scriptedBackend serve function that reads the requests
+// of a connection in turn and lets answer write the response to each.
+func answerEach(answer func(c net.Conn, req *http.Request)) func(net.Conn) {
+	return func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			answer(c, req)
+		}
+	}
+}
+
 // TestFastPathEndlessResponseHeadBounded: an upstream sending a response
 // head far larger than maxUpstreamHeaderBytes gets a 502, not an
 // unbounded buffer in the proxy.
@@ -82,23 +99,16 @@ func TestFastPathEndlessResponseHeadBounded(t *testing.T) {
 func TestFastPathLateBytesDoNotPoisonPool(t *testing.T) {
 	late := make(chan struct{})
 	written := make(chan struct{})
-	port := scriptedBackend(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			if req.Method != http.MethodHead {
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
-				continue
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\n")
-			<-late
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned")
-			close(written)
+	port := scriptedBackend(t, answerEach(func(c net.Conn, req *http.Request) {
+		if req.Method != http.MethodHead {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+			return
 		}
-	})
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\n")
+		<-late
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned")
+		close(written)
+	}))
 	cfg := testConfig(t, []ep{{"east-1", "east", port}}, "")
 	h := startProxy(t, cfg, nil, Deps{})
 	resp := h.do(http.MethodHead, "/", nil)
@@ -195,27 +205,20 @@ func TestRequestTargetEscaped(t *testing.T) {
 // that bytes an upstream sends after them are found before the next
 // request.
 func TestFastPathQuietOnlyAfterWholeResponse(t *testing.T) {
-	port := scriptedBackend(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			switch req.URL.Path {
-			case "/split": // head and body in two writes, apart
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
-				time.Sleep(20 * time.Millisecond)
-				io.WriteString(c, "split")
-			case "/nocontent":
-				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
-			case "/head":
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
-			default:
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwhole")
-			}
+	port := scriptedBackend(t, answerEach(func(c net.Conn, req *http.Request) {
+		switch req.URL.Path {
+		case "/split": // head and body in two writes, apart
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(c, "split")
+		case "/nocontent":
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		case "/head":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+		default:
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwhole")
 		}
-	})
+	}))
 	cfg := testConfig(t, []ep{{"east-1", "east", port}}, "")
 	h := startProxy(t, cfg, nil, Deps{})
 	var up *upstream
@@ -249,6 +252,59 @@ func TestFastPathQuietOnlyAfterWholeResponse(t *testing.T) {
 	} {
 		if got := quietAfter(c.method, c.path); got != c.quiet {
 			t.Errorf("%s %s: quiet %v, want %v", c.method, c.path, got, c.quiet)
+		}
+	}
+}
+
+// TestFastPathRawHeadFields: a simple response head copied to the client
+// line by line (writeSimpleHeadRaw) loses its hop-by-hop fields
+// (Connection, Keep-Alive), keeps
+// the upstream's Via ahead of the proxy's, gets the proxy's region header
+// in place of an upstream's, keeps its own Date (none added), and with
+// fast_http1 off (net/http writes the head from the header map) the
+// client reads the same header.
+func TestFastPathRawHeadFields(t *testing.T) {
+	const upstreamHead = "HTTP/1.1 200 OK\r\n" +
+		"content-type: text/plain\r\n" +
+		"Connection: keep-alive\r\n" +
+		"Keep-Alive: timeout=5\r\n" +
+		"Via: 1.1 ingress\r\n" +
+		"Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n" +
+		"X-Multi: a\r\n" +
+		"X-Multi: b\r\n" +
+		"Content-Length: 5\r\n\r\nhello"
+	port := scriptedBackend(t, answerEach(func(c net.Conn, req *http.Request) {
+		head := upstreamHead
+		if req.URL.Path == "/region" {
+			head = strings.Replace(head, "X-Multi: a\r\n", RegionHeader+": upstream's\r\n", 1)
+		}
+		io.WriteString(c, head)
+	}))
+	want := http.Header{
+		"Content-Type":   {"text/plain"},
+		"Via":            {"1.1 ingress", "1.1 gslb"},
+		"Date":           {"Tue, 24 Nov 2026 10:00:00 GMT"},
+		"X-Multi":        {"a", "b"},
+		"Content-Length": {"5"},
+		RegionHeader:     {"east"},
+	}
+	for _, fast := range []bool{true, false} {
+		cfg := testConfig(t, []ep{{"east-1", "east", port}}, fmt.Sprintf("fast_http1: %v", fast))
+		h := startProxy(t, cfg, nil, Deps{})
+		for _, path := range []string{"/", "/region"} {
+			resp := h.do(http.MethodGet, path, nil)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "hello" {
+				t.Fatalf("fast_http1 %v, %s: %d %q", fast, path, resp.StatusCode, body)
+			}
+			w := want.Clone()
+			if path == "/region" {
+				w["X-Multi"] = []string{"b"}
+			}
+			if !reflect.DeepEqual(resp.Header, w) {
+				t.Errorf("fast_http1 %v, %s: header\n%v\nwant\n%v", fast, path, resp.Header, w)
+			}
 		}
 	}
 }

@@ -121,6 +121,24 @@ func (w *frontWriter) WriteHeader(code int) {
 	w.out = appendHeaderFields(w.out, h, false)
 }
 
+// writeRawHeader writes the final status code as WriteHeader does, with
+// header fields given as wire lines rather than in the header map (which
+// must be empty): the end-to-end field lines of upstream response head
+// (see appendEndToEndLines; they include its one Content-Length, clen,
+// and no framing or hop-by-hop field), then "name: value" pairs of
+// fields the proxy adds. The response has a body: the request is not
+// HEAD and code allows one.
+func (w *frontWriter) writeRawHeader(code int, clen int64, head []byte, sh *simpleHead, extra ...string) {
+	w.status = code
+	w.clen = clen
+	w.hasDate = sh.date
+	w.out = appendStatusLine(w.out, code)
+	w.out = appendEndToEndLines(w.out, head, sh.hop)
+	for i := 0; i+1 < len(extra); i += 2 {
+		w.out = appendSafeField(w.out, extra[i], extra[i+1])
+	}
+}
+
 // bodyAllowedForStatus reports whether a response with status code may
 // have a body (RFC 9110 §6.4.1).
 func bodyAllowedForStatus(code int) bool {

@@ -217,7 +217,7 @@ func (s *Server) finish(rt *runtime, x *exchange) {
 		}
 	}
 	code := statusText(status)
-	s.m.requests.WithLabelValues(x.route, code, x.region).Inc()
+	s.m.request(x.route, code, x.region).Inc()
 	px := rt.px
 	if !px.AccessLog {
 		return

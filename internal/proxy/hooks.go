@@ -75,7 +75,7 @@ func (s *Server) observe(a *attempt) {
 		return
 	}
 	a.observed = true
-	s.m.upstreamDur.WithLabelValues(a.up.region).Observe(s.now().Sub(a.start).Seconds())
+	s.m.upstreamDuration(a.up.region).Observe(s.now().Sub(a.start).Seconds())
 }
 
 // rewrite is the ReverseProxy Rewrite hook: it points the outbound request

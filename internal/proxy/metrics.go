@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gslb-dev/gslb/internal/promreg"
@@ -17,6 +19,33 @@ type metrics struct {
 	rateLimited *prometheus.CounterVec   // route
 	pending     prometheus.Gauge
 	handoffs    prometheus.Counter
+
+	// Children of requests and upstreamDur by label values, looked up
+	// on every request: a map lookup instead of the vector's hashing and
+	// checking of the values (no label value is ever deleted).
+	requestsBy    sync.Map // requestLabels → prometheus.Counter
+	upstreamDurBy sync.Map // region → prometheus.Observer
+}
+
+type requestLabels struct{ route, code, region string }
+
+// request returns the requests counter of route, code and region.
+func (m *metrics) request(route, code, region string) prometheus.Counter {
+	k := requestLabels{route, code, region}
+	if c, ok := m.requestsBy.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.requestsBy.LoadOrStore(k, m.requests.WithLabelValues(route, code, region))
+	return c.(prometheus.Counter)
+}
+
+// upstreamDuration returns the upstream duration histogram of region.
+func (m *metrics) upstreamDuration(region string) prometheus.Observer {
+	if o, ok := m.upstreamDurBy.Load(region); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.upstreamDurBy.LoadOrStore(region, m.upstreamDur.WithLabelValues(region))
+	return o.(prometheus.Observer)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
