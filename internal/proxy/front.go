@@ -349,7 +349,7 @@ func (fc *frontConn) run(fd uintptr) bool {
 				}
 				fc.lo += n
 				fc.searched = 0
-				if !fc.serveOne(req) {
+				if !fc.serveOne(&req) {
 					return true
 				}
 				continue // a pipelined request may be buffered already
@@ -435,8 +435,8 @@ func (fc *frontConn) closeAfterResponse() {
 // complete (false: the handler panicked and the response is cut).
 func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
 	req.RemoteAddr = fc.remote
-	req = req.WithContext(fc.ctx)
-	fc.w.reset(req)
+	r := req.WithContext(fc.ctx) // the one copy on the heap (req may stay on the stack)
+	fc.w.reset(r)
 	fc.armWriteDeadline()
 
 	fc.mu.Lock()
@@ -455,7 +455,7 @@ func (fc *frontConn) serveRequest(req *http.Request) (keep, complete bool) {
 			keep = false
 		}
 	}()
-	fc.f.s.ServeHTTP(&fc.w, req)
+	fc.f.s.ServeHTTP(&fc.w, r)
 	return fc.w.finish(), true
 }
 

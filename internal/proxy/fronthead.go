@@ -46,10 +46,12 @@ func frontHeadEnd(buf []byte, from int) (n int, bareLF bool) {
 // (FuzzFrontRequestMatchesNetHTTP checks this), and every ambiguous one is
 // read by net/http alone.
 //
-// The strings of the request share one copy of the head.
-func parseFrontRequest(head []byte) (*http.Request, bool) {
+// The strings of the request share one copy of the head. The request is
+// returned as a value: the caller's copy with its context (WithContext)
+// is then the only one on the heap.
+func parseFrontRequest(head []byte) (http.Request, bool) {
 	if len(head) < 4 {
-		return nil, false
+		return http.Request{}, false
 	}
 	hs := string(head[:len(head)-4]) // without the final CRLF CRLF
 	line, rest, _ := strings.Cut(hs, "\r\n")
@@ -60,15 +62,15 @@ func parseFrontRequest(head []byte) (*http.Request, bool) {
 	case strings.HasPrefix(line, "HEAD "):
 		method, line = http.MethodHead, line[5:]
 	default:
-		return nil, false
+		return http.Request{}, false
 	}
 	target, proto, ok := strings.Cut(line, " ")
 	if !ok || proto != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
-		return nil, false
+		return http.Request{}, false
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return nil, false
+		return http.Request{}, false
 	}
 
 	// Count the fields first: one backing array holds every value, as
@@ -85,7 +87,7 @@ func parseFrontRequest(head []byte) (*http.Request, bool) {
 		field, rest, _ = strings.Cut(rest, "\r\n")
 		name, value, ok := strings.Cut(field, ":")
 		if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
-			return nil, false // includes obs-fold (a leading SP or HTAB)
+			return http.Request{}, false // includes obs-fold (a leading SP or HTAB)
 		}
 		value = strings.Trim(value, " \t")
 		key := textproto.CanonicalMIMEHeaderKey(name)
@@ -94,7 +96,7 @@ func parseFrontRequest(head []byte) (*http.Request, bool) {
 			host, hosts = value, hosts+1
 			continue // net/http moves it to Request.Host
 		case "Content-Length", "Transfer-Encoding", "Upgrade", "Expect", "Http2-Settings":
-			return nil, false // framing and protocol switches: net/http's
+			return http.Request{}, false // framing and protocol switches: net/http's
 		}
 		vals = append(vals, value)
 		v := vals[len(vals)-1 : len(vals) : len(vals)]
@@ -105,7 +107,7 @@ func parseFrontRequest(head []byte) (*http.Request, bool) {
 		}
 	}
 	if hosts != 1 || !httpguts.ValidHostHeader(host) {
-		return nil, false // net/http answers 400
+		return http.Request{}, false // net/http answers 400
 	}
 	// As net/http does for HTTP/1.0 caches (RFC 7234 §5.4).
 	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
@@ -113,7 +115,7 @@ func parseFrontRequest(head []byte) (*http.Request, bool) {
 			hdr["Cache-Control"] = []string{"no-cache"}
 		}
 	}
-	return &http.Request{
+	return http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/1.1",

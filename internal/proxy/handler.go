@@ -101,7 +101,10 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 	failedRegions := failedBuf[:0]
 	var lastErr error
 	for i := 0; i < maxAttempts; i++ {
-		now := s.now()
+		now := x.start
+		if i > 0 {
+			now = s.now()
+		}
 		up, why, more := rt.pick(dec.Targets, tried, failedRegions, now)
 		if up == nil {
 			switch {
@@ -157,9 +160,14 @@ func (s *Server) try(a *attempt, r *http.Request, body *requestBody) {
 	if a.fastPath {
 		s.tryFast(a, r)
 	} else {
-		out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
+		// The hooks find the attempt in the request's context: a copy on
+		// the heap, so that a (the fast path's) can stay on the stack.
+		ha := new(attempt)
+		*ha = *a
+		out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, ha))
 		body.attach(out)
-		s.rp.ServeHTTP(a.w, out)
+		s.rp.ServeHTTP(ha.w, out)
+		*a = *ha
 	}
 	switch {
 	case a.retryStatus:

@@ -60,13 +60,24 @@ func prefixMatch(prefix, path string) bool {
 	return len(path) == len(prefix) || strings.HasSuffix(prefix, "/") || path[len(prefix)] == '/'
 }
 
+// hostOfHostPort is net.SplitHostPort's host, if it succeeds. Without a
+// colon there is no port, and SplitHostPort is not called to fail
+// (allocating its error) on the common Host of a name alone.
+func hostOfHostPort(h string) (string, bool) {
+	if strings.IndexByte(h, ':') < 0 {
+		return "", false
+	}
+	host, _, err := net.SplitHostPort(h)
+	return host, err == nil
+}
+
 // normalizeHost lower-cases a Host header and strips its port and any
 // trailing dot. It never fails: garbage yields a host no route matches.
 func normalizeHost(h string) string {
 	if h == "" {
 		return ""
 	}
-	if host, _, err := net.SplitHostPort(h); err == nil {
+	if host, ok := hostOfHostPort(h); ok {
 		h = host
 	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]
