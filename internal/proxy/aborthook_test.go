@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestAbortHook: afterCancel on a context with an abortHook behaves as
@@ -58,5 +59,23 @@ func TestAfterCancelWithoutHook(t *testing.T) {
 	<-done
 	if stop() {
 		t.Fatal("stop after the function ran reported it not started")
+	}
+}
+
+// TestAfterCancelDerivedContext: a context derived from the one an
+// abortHook watches, with its own deadline, gets its function run when
+// that deadline passes (context.AfterFunc, not the hook, which would run
+// it only on the parent's cancellation). Review of bb48305.
+func TestAfterCancelDerivedContext(t *testing.T) {
+	conn := withAbortHook(context.Background())
+	ctx, cancel := context.WithTimeout(conn, 10*time.Millisecond)
+	defer cancel()
+	ran := make(chan struct{})
+	stop := afterCancel(ctx, func() { close(ran) })
+	defer stop()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("function not run after the derived context's deadline passed")
 	}
 }

@@ -33,9 +33,6 @@ type upConn struct {
 	idleSince time.Time
 	// usedAt is when the connection last sent a request.
 	usedAt time.Time
-	// quiet: the last exchange ended cleanly (see fastResponse.release),
-	// so that a reuse within quietReuse of it may skip the peek.
-	quiet bool
 	// deadline is the read deadline set on conn (zero: none).
 	deadline time.Time
 }
@@ -78,34 +75,25 @@ func (c *upConn) limitHead(n int64) {
 	c.lr.left = n
 }
 
-// headLimitReader reads from r, at most left bytes while limited, and
-// counts its reads.
+// headLimitReader reads from r, at most left bytes while limited.
 type headLimitReader struct {
 	r       net.Conn
 	limited bool
 	left    int64
-	// reads counts the reads since the count was reset; lastShort is
-	// set when the last one returned less than it asked for (it found
-	// the socket empty after what it returned).
-	reads     int
-	lastShort bool
 }
 
 func (l *headLimitReader) Read(p []byte) (int, error) {
-	if l.limited {
-		if l.left <= 0 {
-			return 0, fmt.Errorf("proxy: upstream response head exceeds %d bytes", maxUpstreamHeaderBytes)
-		}
-		if int64(len(p)) > l.left {
-			p = p[:l.left]
-		}
+	if !l.limited {
+		return l.r.Read(p)
+	}
+	if l.left <= 0 {
+		return 0, fmt.Errorf("proxy: upstream response head exceeds %d bytes", maxUpstreamHeaderBytes)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
 	}
 	n, err := l.r.Read(p)
-	l.reads++
-	l.lastShort = n < len(p)
-	if l.limited {
-		l.left -= int64(n)
-	}
+	l.left -= int64(n)
 	return n, err
 }
 

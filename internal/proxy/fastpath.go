@@ -43,13 +43,6 @@ func fastEligible(rt *runtime, r *http.Request, body *requestBody, idempotent bo
 	return rt.tr.plain != nil && !body.hasBody && idempotent && len(r.Header["Upgrade"]) == 0
 }
 
-// quietReuse is how soon after a clean exchange (see
-// fastResponse.release) a connection is reused without the peek that
-// otherwise checks it, before a request is sent on it, for bytes that
-// arrived since (the upstream's close, or bytes sent after the end of the
-// response). A busy connection is reused within microseconds.
-const quietReuse = time.Millisecond
-
 // fastResponse is an upstream response head read by the fast path:
 // either a simple head still in uc's buffer (res == nil) or a response
 // parsed by http.ReadResponse.
@@ -59,9 +52,6 @@ type fastResponse struct {
 	res  *http.Response
 	head []byte // with res == nil: the unconsumed head
 	sh   simpleHead
-	// whole: the response, head and body, came in the one read of the
-	// exchange, which found nothing after it.
-	whole bool
 }
 
 func (f *fastResponse) code() int {
@@ -79,38 +69,24 @@ func (f *fastResponse) discard() {
 
 // release returns the connection to the upstream's pool when the
 // response was read exactly to its end and both sides keep it open.
-//
-// The exchange was clean when the response had a body of the length its
-// head declared, and all of it came in one read that found nothing after
-// it. A connection is reused soon after a clean exchange (within
-// quietReuse) without the peek that checks an idle connection for bytes
-// nobody asked for: those would be an upstream's bug (a body longer than
-// its Content-Length, sent in a later write), where the peek guards
-// against the common one — a body after a response that has none (HEAD,
-// 204, 304), which is never clean. The peek is a system call per request,
-// about 7% of the proxy's CPU per request; like HAProxy, which notices
-// bytes on an idle connection at its next event-loop turn, the proxy
-// then trusts a connection it just read to its end.
 func (f *fastResponse) release(u *upstream, maxIdle int, upstreamClose bool) {
 	if !f.stop() || upstreamClose || f.uc.br.Buffered() != 0 {
 		f.uc.close()
 		return
 	}
-	f.uc.quiet = f.whole
 	u.conns.put(f.uc, maxIdle, time.Now())
 }
 
-// reusable reports whether a pooled connection may carry a request now:
-// it holds no unread bytes, and either its last exchange was clean and
-// recent or a peek finds nothing arrived (see release).
-func (c *upConn) reusable(now time.Time) bool {
-	if c.br.Buffered() != 0 {
-		return false
-	}
-	if c.quiet && now.Sub(c.idleSince) < quietReuse {
-		return true
-	}
-	return c.peek.clean()
+// reusable reports whether a pooled connection may carry a request: it
+// holds no unread bytes, and a peek finds that none arrived since its last
+// response and that the upstream did not close it. The peek is one system
+// call per request (about 7% of the proxy's CPU per request here); it
+// stays, because bytes an upstream sends after the end of a response (a
+// body after a HEAD response, a body longer than its Content-Length)
+// would otherwise be read as the response to the next request on the
+// connection, which is another client's.
+func (c *upConn) reusable() bool {
+	return c.br.Buffered() == 0 && c.peek.clean()
 }
 
 // tryFast runs one attempt over the fast path, with the same outcomes in a
@@ -166,7 +142,6 @@ func (s *Server) finishSimple(a *attempt, f *fastResponse) {
 			b, _ := uc.br.Peek(int(n))
 			_, err = a.w.Write(b)
 			_, _ = uc.br.Discard(int(n))
-			f.whole = uc.lr.reads == 1 && uc.lr.lastShort && uc.br.Buffered() == 0
 		} else {
 			uc.clearDeadline() // the upstream timeout bounds the head only
 			err = s.bufs.copyBody(a.w, io.NopCloser(io.LimitReader(uc.br, n)), stream, n)
@@ -254,7 +229,7 @@ func (s *Server) roundTripFast(ctx context.Context, a *attempt, r *http.Request)
 		now := time.Now()
 		if round == 0 {
 			uc = a.up.conns.get()
-			for uc != nil && !uc.reusable(now) {
+			for uc != nil && !uc.reusable() {
 				uc.close() // closed by the upstream, or bytes nobody asked for
 				uc = a.up.conns.get()
 			}
@@ -289,7 +264,6 @@ func (s *Server) exchange(f *fastResponse, a *attempt, r *http.Request, now time
 	uc := f.uc
 	uc.wbuf = appendRequestHead(uc.wbuf[:0], a, r)
 	uc.armDeadline(now, a.rt.px.Timeouts.Upstream)
-	uc.lr.reads = 0
 	if err := uc.sendAndAwait(); err != nil {
 		return false, err
 	}
