@@ -24,6 +24,11 @@ const batchSize = 32
 // and answered FORMERR (answerOversize).
 const batchReadSize = 4096
 
+// maxBatchesPerWait bounds the batches one RawConn.Read serves without
+// waiting (see serveInWait), so that a socket that never runs dry still
+// lets the loop see that it was closed.
+const maxBatchesPerWait = 64
+
 // sockaddrSize fits a sockaddr_in6 and a sockaddr_in.
 const sockaddrSize = unix.SizeofSockaddrInet6
 
@@ -53,12 +58,20 @@ type udpBatch struct {
 	errno syscall.Errno
 	// sendOff and sendN: the part of shdrs being written.
 	sendOff, sendN int
+	// drained: the last recvmmsg read fewer than batchSize datagrams, so
+	// it found the socket empty after them.
+	drained bool
+	// maxBatches bounds the batches served in one wait
+	// (maxBatchesPerWait; tests set fewer).
+	maxBatches int
 
-	recvF, sendF func(fd uintptr) bool // bound once: no closure per call
+	// sendF and serveF (set by serveUDPBatch) are bound once: no closure
+	// per call.
+	sendF, serveF func(fd uintptr) bool
 }
 
 func newUDPBatch(rc syscall.RawConn, pktinfo bool) *udpBatch {
-	b := &udpBatch{rc: rc, pktinfo: pktinfo}
+	b := &udpBatch{rc: rc, pktinfo: pktinfo, maxBatches: maxBatchesPerWait}
 	for i := range batchSize {
 		b.in[i] = make([]byte, batchReadSize)
 		b.out[i] = make([]byte, 0, 4096)
@@ -73,12 +86,12 @@ func newUDPBatch(rc syscall.RawConn, pktinfo bool) *udpBatch {
 			h.Control = &b.oob[i][0]
 		}
 	}
-	b.recvF, b.sendF = b.recvmmsg, b.sendmmsg
+	b.sendF = b.sendmmsg
 	return b
 }
 
-// recvmmsg is the RawConn.Read callback: it reads up to batchSize
-// datagrams, returning false (wait for the socket) when there is none.
+// recvmmsg reads up to batchSize datagrams into the batch, returning
+// false (wait for the socket) when there is none.
 //
 // recvmmsg and sendmmsg never block (MSG_DONTWAIT; the netpoller does
 // the waiting), so they are raw system calls: with Syscall6 the runtime
@@ -102,6 +115,7 @@ func (b *udpBatch) recvmmsg(fd uintptr) bool {
 		switch e {
 		case 0:
 			b.n, b.errno = int(n), 0
+			b.drained = b.n < batchSize
 			return true
 		case unix.EINTR:
 			continue
@@ -154,17 +168,37 @@ func (b *udpBatch) queue(i int, resp []byte) {
 	b.sendN++
 }
 
-// flush writes the queued datagrams.
-func (b *udpBatch) flush() error {
+// send writes the queued datagrams on fd without waiting, and reports
+// whether all went (false: the socket buffer is full; flush finishes).
+func (b *udpBatch) send(fd uintptr) bool {
 	if b.sendN == 0 {
-		return nil
+		return true
 	}
 	b.sendOff = 0
+	if !b.sendmmsg(fd) {
+		return false
+	}
+	b.sent()
+	return true
+}
+
+// flush writes the queued datagrams not written yet, waiting for the
+// socket as needed.
+func (b *udpBatch) flush() error {
+	if b.sendOff >= b.sendN {
+		b.sent()
+		return nil
+	}
 	err := b.rc.Write(b.sendF)
+	b.sent()
+	return err
+}
+
+// sent forgets the queued datagrams.
+func (b *udpBatch) sent() {
 	clear(b.resps[:b.sendN])
 	clear(b.soob[:b.sendN])
-	b.sendN = 0
-	return err
+	b.sendN, b.sendOff = 0, 0
 }
 
 // serveUDPBatch serves u with recvmmsg and sendmmsg: it reads every
@@ -180,46 +214,81 @@ func (s *Server) serveUDPBatch(u *net.UDPConn, pktinfo bool) bool {
 	}
 	b := newUDPBatch(rc, pktinfo)
 	var smp sampler
+	b.serveF = func(fd uintptr) bool { return s.serveInWait(b, fd, &smp) }
 	for {
-		if err := rc.Read(b.recvF); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return true
-			}
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		if b.errno != 0 {
-			if b.errno == unix.ENOSYS {
-				return false
-			}
-			// Transient (e.g. no buffer space): do not spin on it.
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		for i := range b.n {
-			h := &b.rhdrs[i]
-			src, ok := sockaddrAddrPort(b.names[i][:min(int(h.Hdr.Namelen), sockaddrSize)])
-			if !ok {
-				continue
-			}
-			req := b.in[i][:h.Len]
-			var resp []byte
-			if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
-				resp = s.answerOversize(b.out[i], req, src)
-			} else {
-				resp = s.answerUDP(b.out[i], req, src, &smp)
-			}
-			if resp == nil {
-				continue
-			}
-			if cap(resp) > cap(b.out[i]) && cap(resp) <= maxUDPMessage {
-				b.out[i] = resp[:0] // keep the larger buffer
-			}
-			b.queue(i, resp)
-		}
-		if err := b.flush(); errors.Is(err, net.ErrClosed) {
+		b.n, b.errno, b.drained = 0, 0, false
+		err := rc.Read(b.serveF)
+		if errors.Is(err, net.ErrClosed) {
 			return true
 		}
+		if b.sendN > 0 { // the socket buffer filled: wait to send the rest
+			if err := b.flush(); errors.Is(err, net.ErrClosed) {
+				return true
+			}
+		}
+		switch {
+		case b.errno == unix.ENOSYS:
+			return false
+		case err != nil, b.errno != 0:
+			// Transient (e.g. no buffer space): do not spin on it.
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// serveInWait is the callback of one RawConn.Read in which the loop reads,
+// answers and replies batch after batch. RawConn.Read arms the runtime's
+// readiness tracking once, before the first call, and datagrams that
+// arrive while a batch is answered end the next wait at once: so after a
+// recvmmsg that left the socket empty (drained), the loop waits (returns
+// false) without another recvmmsg, which would only find nothing. That
+// spares one system call per wake-up (9% of the system calls at 27000
+// queries/s, 4% of the CPU per query; bench/README.md). It returns true,
+// ending the Read, after b.maxBatches batches
+// without a wait (the serve loop then sees a close), on an error (in
+// b.errno), or with replies left to send when the socket buffer is full.
+func (s *Server) serveInWait(b *udpBatch, fd uintptr, smp *sampler) bool {
+	for range b.maxBatches {
+		if b.drained {
+			b.drained = false
+			return false
+		}
+		if !b.recvmmsg(fd) {
+			return false
+		}
+		if b.errno != 0 {
+			return true
+		}
+		s.answerBatch(b, smp)
+		if !b.send(fd) {
+			return true
+		}
+	}
+	return true
+}
+
+// answerBatch answers the datagrams of the batch, queueing the replies.
+func (s *Server) answerBatch(b *udpBatch, smp *sampler) {
+	for i := range b.n {
+		h := &b.rhdrs[i]
+		src, ok := sockaddrAddrPort(b.names[i][:min(int(h.Hdr.Namelen), sockaddrSize)])
+		if !ok {
+			continue
+		}
+		req := b.in[i][:h.Len]
+		var resp []byte
+		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			resp = s.answerOversize(b.out[i], req, src)
+		} else {
+			resp = s.answerUDP(b.out[i], req, src, smp)
+		}
+		if resp == nil {
+			continue
+		}
+		if cap(resp) > cap(b.out[i]) && cap(resp) <= maxUDPMessage {
+			b.out[i] = resp[:0] // keep the larger buffer
+		}
+		b.queue(i, resp)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -58,7 +59,7 @@ func testUDPBatch(t *testing.T, pktinfo bool) {
 	b := newUDPBatch(rc, pktinfo)
 	got := 0
 	for got < n {
-		if err := rc.Read(b.recvF); err != nil || b.errno != 0 {
+		if err := rc.Read(b.recvmmsg); err != nil || b.errno != 0 {
 			t.Fatalf("read: %v %v", err, b.errno)
 		}
 		if got == 0 && b.n != batchSize {
@@ -187,4 +188,80 @@ func TestReplySourcesMemoised(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { c.of(oobA) }); n != 0 {
 		t.Errorf("%v allocations per reply for an unchanged source, want 0", n)
 	}
+}
+
+// TestServeInWaitBounded: the UDP loop serves batch after batch inside one
+// wait for the socket, but at most maxBatches of them, so that a socket
+// that never runs dry still returns to the serve loop (which sees a
+// close); and a batch that leaves the socket empty ends the serving
+// without another recvmmsg.
+func TestServeInWaitBounded(t *testing.T) {
+	cfg := testConfig(t, nil, "  rrl: {enabled: false}\n")
+	s, err := NewServer(cfg, engine(cfg), Deps{Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	client, err := net.DialUDP("udp", nil, srv.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	_ = client.SetReadBuffer(1 << 20)
+	const queued = 2*batchSize + 10
+	for i := range queued {
+		m := query("c.example.test.", dns.TypeA, 1232)
+		m.Id = uint16(i + 1)
+		wire, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Write(wire); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := srv.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newUDPBatch(rc, false)
+	b.maxBatches = 1
+	var smp sampler
+	serve := func() {
+		t.Helper()
+		if err := rc.Read(func(fd uintptr) bool { return s.serveInWait(b, fd, &smp) }); err != nil || b.errno != 0 {
+			t.Fatalf("serve: %v %v", err, b.errno)
+		}
+	}
+	replies := func(n int) {
+		t.Helper()
+		buf := make([]byte, 512)
+		for range n {
+			_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+			k, err := client.Read(buf)
+			var r dns.Msg
+			if err != nil || r.Unpack(buf[:k]) != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Fatalf("reply: %v %v", err, r)
+			}
+		}
+		_ = client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := client.Read(buf); err == nil {
+			t.Fatalf("more than %d replies", n)
+		}
+	}
+	serve() // one batch, then back to the serve loop with datagrams left
+	if b.drained {
+		t.Fatal("a full batch marked the socket drained")
+	}
+	replies(batchSize)
+	b.maxBatches = 2
+	serve() // a full batch, then the last 10, which leave the socket empty
+	if !b.drained {
+		t.Fatal("a short batch did not mark the socket drained")
+	}
+	replies(queued - batchSize)
 }
