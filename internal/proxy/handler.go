@@ -102,7 +102,7 @@ func (s *Server) forward(rt *runtime, route *route, x *exchange, dec *routing.De
 	var lastErr error
 	for i := 0; i < maxAttempts; i++ {
 		now := x.start
-		if i > 0 {
+		if i > 0 || body.hasBody { // a body may have taken long to read
 			now = s.now()
 		}
 		up, why, more := rt.pick(dec.Targets, tried, failedRegions, now)
