@@ -488,3 +488,33 @@ func TestFrontHandOffKeepsReadHeaderDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestNoContentTypeInvented: a response the upstream sends without a
+// Content-Type reaches the client without one, whichever path carries it:
+// the fast path (GET) or the ReverseProxy (POST, a request with a body).
+// The ReverseProxy copies header values, not keys, so the nil value that
+// keeps net/http from sniffing has to be set on the client's header at
+// WriteHeader (recorder), not on the upstream response.
+func TestNoContentTypeInvented(t *testing.T) {
+	east := newBackend(t, "east", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header()["Content-Type"] = nil // the backend sends none either
+		io.WriteString(w, "<html><body>hello</body></html>")
+	})
+	h := startProxy(t, testConfig(t, []ep{{"east-1", "east", east.port()}}, ""), nil, Deps{})
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader("form=1")
+		}
+		resp := h.do(method, "/page", body)
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(got), "hello") {
+			t.Fatalf("%s: %d %q", method, resp.StatusCode, got)
+		}
+		if ct, ok := resp.Header["Content-Type"]; ok {
+			t.Errorf("%s: the proxy invented Content-Type %q", method, ct)
+		}
+	}
+}

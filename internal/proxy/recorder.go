@@ -12,10 +12,16 @@ type recorder struct {
 }
 
 // WriteHeader implements http.ResponseWriter. Informational 1xx statuses
-// (other than 101) may precede the final one and are not recorded.
+// (other than 101) may precede the final one and are not recorded. A
+// final response without a Content-Type keeps none: the ReverseProxy
+// copies the upstream's header values, not the nil one keepNoContentType
+// sets, and net/http would otherwise sniff one.
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		r.status = code
+	}
+	if code >= 200 {
+		keepNoContentType(r.Header())
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
