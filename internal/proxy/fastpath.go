@@ -37,6 +37,10 @@ var errTooMany1xx = errors.New("proxy: upstream sent too many 1xx responses")
 // having been asked to.
 var errUnexpected101 = errors.New("proxy: upstream answered 101 to a request without Upgrade")
 
+// errBadStatus: an upstream status below 100, which http.ReadResponse
+// accepts and no ResponseWriter may write.
+var errBadStatus = errors.New("proxy: upstream answered a status below 100")
+
 // fastEligible reports whether r, of an idempotent method or not, may
 // take the fast path (CONNECT never reaches the proxy's forwarding).
 func fastEligible(rt *runtime, r *http.Request, body *requestBody, idempotent bool) bool {
@@ -291,6 +295,9 @@ func (s *Server) exchange(f *fastResponse, a *attempt, r *http.Request, now time
 		}
 		if res.StatusCode == http.StatusSwitchingProtocols {
 			return true, errUnexpected101
+		}
+		if res.StatusCode < 100 {
+			return true, errBadStatus
 		}
 		if res.StatusCode >= 200 {
 			f.res = res

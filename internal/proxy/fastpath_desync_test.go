@@ -292,3 +292,37 @@ func TestFastPathRawHeadFields(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamStatusBelow100: an upstream status below 100, which
+// http.ReadResponse and net/http's Transport accept, is a bad gateway for
+// the client, on a kept connection, not a dropped connection (WriteHeader
+// panics on it): over the front end and over net/http, on the fast path
+// and through the ReverseProxy.
+func TestUpstreamStatusBelow100(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast_http1=%v", fast), func(t *testing.T) {
+			port := scriptedBackend(t, answerEach(func(c net.Conn, req *http.Request) {
+				if req.URL.Path == "/odd" {
+					io.WriteString(c, "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}))
+			h := startProxy(t, testConfig(t, []ep{{"east-1", "east", port}}, fmt.Sprintf("fast_http1: %v", fast)), nil, Deps{})
+			rc := dialRaw(t, h)
+			rc.send(get("/odd"))
+			if resp, _ := rc.read("GET"); resp.StatusCode != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502", resp.StatusCode)
+			}
+			rc.send(get("/next"))
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("next request on the connection: %d %q", resp.StatusCode, body)
+			}
+			// A request with a body goes through the ReverseProxy.
+			rc.send("POST /odd HTTP/1.1\r\nHost: " + testHost + "\r\nContent-Length: 1\r\n\r\nx")
+			if resp, _ := rc.read("POST"); resp.StatusCode != http.StatusBadGateway {
+				t.Fatalf("POST: status %d, want 502", resp.StatusCode)
+			}
+		})
+	}
+}

@@ -99,6 +99,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 // modifyResponse is the ReverseProxy ModifyResponse hook.
 func (s *Server) modifyResponse(res *http.Response) error {
 	a := attemptFrom(res.Request.Context())
+	if res.StatusCode < 100 {
+		return errBadStatus // net/http's Transport passes it on as a final status
+	}
 	a.status = res.StatusCode
 	s.observe(a)
 	if s.retryOnStatus(a) {
