@@ -122,7 +122,6 @@ func (s *Server) startResponse(a *attempt, protoMajor int) (stream bool) {
 	hdr := a.w.Header()
 	hdr.Add("Via", via(protoMajor))
 	hdr.Set(RegionHeader, a.up.region)
-	keepNoContentType(hdr)
 	if isEventStream(hdr) {
 		liftServerTimeouts(a.w)
 		return true

@@ -109,7 +109,6 @@ func (s *Server) modifyResponse(res *http.Response) error {
 	}
 	res.Header.Add("Via", via(res.ProtoMajor))
 	res.Header.Set(RegionHeader, a.up.region)
-	keepNoContentType(res.Header)
 	if res.StatusCode == http.StatusSwitchingProtocols || isEventStream(res.Header) {
 		liftServerTimeouts(a.w)
 	}

@@ -13,9 +13,10 @@ type recorder struct {
 
 // WriteHeader implements http.ResponseWriter. Informational 1xx statuses
 // (other than 101) may precede the final one and are not recorded. A
-// final response without a Content-Type keeps none: the ReverseProxy
-// copies the upstream's header values, not the nil one keepNoContentType
-// sets, and net/http would otherwise sniff one.
+// final response without a Content-Type keeps none (keepNoContentType):
+// every forwarded response, of the fast path or the ReverseProxy, is
+// written here, and only the client's header can carry the nil value that
+// stops net/http's sniffing (the ReverseProxy copies values, not keys).
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		r.status = code
