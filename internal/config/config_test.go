@@ -47,7 +47,7 @@ zones:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DNS.UDPSize != DefaultUDPSize || cfg.DNS.Listen[0] != DefaultDNSListen {
+	if cfg.DNS.UDPSize != DefaultUDPSize || cfg.DNS.Listen[0] != DefaultDNSListen || cfg.DNS.UDPReader != UDPReaderThread {
 		t.Fatalf("dns defaults: %+v", cfg.DNS)
 	}
 	ch := cfg.Pools["p"].Check
@@ -135,6 +135,7 @@ zones:
 		{"bad cidr", "geo: {cidr_maps: [{cidr: 192.0.2.1/24, region: east}]}\nservices: {www: {pool: p}}\n", `host bits set`},
 		{"proxy local region", "services: {www: {pool: p}}\nproxy: {listen: [\"127.0.0.1:8080\"], local_region: mars, routes: [{host: a, service: www}]}\n", `proxy.local_region: unknown region "mars"`},
 		{"bad duration", "services: {www: {pool: p}}\ndns: {tcp_idle_timeout: soon}\n", `dns.tcp_idle_timeout`},
+		{"bad udp_reader", "services: {www: {pool: p}}\ndns: {udp_reader: epoll}\n", `c.yaml:9: dns.udp_reader: udp_reader "epoll": want "thread" or "netpoll"`},
 		{"valid", "services: {www: {pool: p}}\n", ""},
 	}
 	for _, tc := range cases {

@@ -55,11 +55,21 @@ type DNSConfig struct {
 	MaxUDPAmplification int `yaml:"max_udp_amplification"`
 	// UDPSockets is the number of SO_REUSEPORT UDP sockets per listen address.
 	UDPSockets int `yaml:"udp_sockets"`
+	// UDPReader is how each UDP socket is read: UDPReaderThread (an OS
+	// thread of its own that blocks in recvmmsg, Linux only) or
+	// UDPReaderNetpoll (a goroutine woken by the Go runtime's poller).
+	UDPReader string `yaml:"udp_reader"`
 	// CacheSize is the number of packed answers kept (0 disables the cache).
 	CacheSize int `yaml:"cache_size"`
 	// RRL configures response rate limiting.
 	RRL RRLConfig `yaml:"rrl"`
 }
+
+// The values of DNSConfig.UDPReader.
+const (
+	UDPReaderThread  = "thread"
+	UDPReaderNetpoll = "netpoll"
+)
 
 // ECSConfig configures EDNS Client Subnet handling.
 type ECSConfig struct {

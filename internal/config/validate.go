@@ -146,6 +146,7 @@ func (v *validator) defaults() {
 		d.Listen = []string{DefaultDNSListen}
 	}
 	setDefault(&d.UDPSize, DefaultUDPSize)
+	setDefault(&d.UDPReader, UDPReaderThread)
 	setDefault(&d.MaxTCPConnections, DefaultMaxTCPConnections)
 	setDefault(&d.MaxTCPConnectionsPerIP, DefaultMaxTCPConnectionsPerIP)
 	setDefault(&d.TCPIdleTimeout, DefaultTCPIdleTimeout)
@@ -422,6 +423,9 @@ func (v *validator) validateDNS() {
 	}
 	if d.UDPSockets < 0 || d.UDPSockets > 256 {
 		v.fail(path("dns", "udp_sockets"), "udp_sockets %d out of range 0..256 (0 = one per CPU)", d.UDPSockets)
+	}
+	if d.UDPReader != UDPReaderThread && d.UDPReader != UDPReaderNetpoll {
+		v.fail(path("dns", "udp_reader"), "udp_reader %q: want %q or %q", d.UDPReader, UDPReaderThread, UDPReaderNetpoll)
 	}
 	if d.MaxUDPAmplification < 0 {
 		v.fail(path("dns", "max_udp_amplification"), "must not be negative (0 disables the cap)")

@@ -15,10 +15,14 @@
 // with SO_REUSEPORT, each read by one goroutine that answers inline. On
 // Linux that goroutine reads every datagram waiting (up to 32) with one
 // recvmmsg and writes the replies with one sendmmsg, through buffers
-// allocated once per socket (udp_batch_linux.go); these non-blocking calls
+// allocated once per socket (udp_batch_linux.go). By default
+// (dns.udp_reader: thread, udp_thread_linux.go) it does so on a socket
+// taken out of the runtime's poller, sleeping in a blocking recvmmsg as
+// C servers do, and holds its P meanwhile (Run raises GOMAXPROCS to match);
+// with netpoll it waits in the poller between non-blocking calls. Both
 // bypass the scheduler's system call bookkeeping, which on one CPU cost
 // more than the calls themselves (a P retaken by sysmon on nearly every
-// send). Elsewhere it reads one datagram per call. A query
+// call). Elsewhere it reads one datagram per call. A query
 // of the common shape is parsed by hand (no dns.Msg), and a repeated
 // question is answered by copying its cached packed answer and patching the
 // ID, RD/CD bits, question case and ECS option, allocating nothing. Routed

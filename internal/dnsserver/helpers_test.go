@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -144,6 +145,8 @@ type testServer struct {
 	*Server
 	addr string
 	reg  *prometheus.Registry
+	// stop stops the server and returns Run's result.
+	stop func() error
 }
 
 // startServer runs a Server for cfg until the test ends.
@@ -155,23 +158,41 @@ func startServer(t *testing.T, cfg *config.Config, router Router) *testServer {
 // startServerN is startServer for a config with n listen addresses.
 func startServerN(t *testing.T, cfg *config.Config, router Router, n int) *testServer {
 	t.Helper()
+	return runServer(t, cfg, router, n, nil)
+}
+
+// runServer runs a Server for cfg, with n listen addresses, until the
+// test ends or its stop is called; setup, when not nil, adjusts the
+// Server before it runs.
+func runServer(t *testing.T, cfg *config.Config, router Router, n int, setup func(*Server)) *testServer {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := NewServer(cfg, router, Deps{Registry: reg})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
+	if setup != nil {
+		setup(s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+	var stopOnce sync.Once
+	var runErr error
+	stop := func() error {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				runErr = errors.New("Run did not return after cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return after cancel")
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 	select {
@@ -185,7 +206,7 @@ func startServerN(t *testing.T, cfg *config.Config, router Router, n int) *testS
 	if len(addrs) != n || addrs[0].Port() == 0 {
 		t.Fatalf("Addrs() = %v", addrs)
 	}
-	return &testServer{Server: s, addr: addrs[0].String(), reg: reg}
+	return &testServer{Server: s, addr: addrs[0].String(), reg: reg, stop: stop}
 }
 
 // query builds a query for name and type, with an OPT record of udpSize

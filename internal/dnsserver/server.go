@@ -38,8 +38,14 @@ type Deps struct {
 type Server struct {
 	listen  []string
 	sockets int // UDP sockets per listen address
-	log     *zap.Logger
-	m       *metrics
+	// threads: each UDP socket is read by a thread of its own (udpThread)
+	// rather than through the runtime's poller.
+	threads bool
+	// threadWake is the receive timeout of thread readers
+	// (threadWakeInterval; tests lengthen it).
+	threadWake time.Duration
+	log        *zap.Logger
+	m          *metrics
 
 	handler atomic.Pointer[Handler]
 	tcp     tcpTracker
@@ -81,17 +87,19 @@ func NewServer(cfg *config.Config, router Router, deps Deps) (*Server, error) {
 	}
 	sockets := cfg.DNS.UDPSockets
 	if sockets <= 0 {
-		sockets = runtime.GOMAXPROCS(0)
+		sockets = unreservedProcs()
 	}
 	s := &Server{
-		listen:  slices.Clone(cfg.DNS.Listen),
-		sockets: min(sockets, maxUDPSockets),
-		log:     deps.Logger,
-		m:       m,
-		ready:   make(chan struct{}),
-		now:     deps.Now,
-		rrlCfg:  cfg.DNS.RRL,
-		clock:   newCoarseClock(),
+		listen:     slices.Clone(cfg.DNS.Listen),
+		sockets:    min(sockets, maxUDPSockets),
+		threads:    udpThreadsSupported && cfg.DNS.UDPReader != config.UDPReaderNetpoll,
+		threadWake: threadWakeInterval,
+		log:        deps.Logger,
+		m:          m,
+		ready:      make(chan struct{}),
+		now:        deps.Now,
+		rrlCfg:     cfg.DNS.RRL,
+		clock:      newCoarseClock(),
 	}
 	if s.now == nil {
 		s.now = s.clock.Now
@@ -166,7 +174,9 @@ func (s *Server) Addrs() []netip.AddrPort {
 // Run binds UDP and TCP on every listen address and serves until ctx is
 // cancelled. Then it closes the listeners, lets TCP queries already being
 // read finish (bounded by the TCP read timeout) and returns nil. It
-// returns an error when a listener cannot be bound.
+// returns an error when a listener cannot be bound. With thread readers
+// (dns.udp_reader: thread, on Linux) GOMAXPROCS is one higher per UDP
+// socket while it runs (startUDPReaders).
 func (s *Server) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("dns server: Run called twice")
@@ -194,30 +204,40 @@ func (s *Server) Run(ctx context.Context) error {
 		addrs = append(addrs, us[0].LocalAddr().(*net.UDPAddr).AddrPort())
 	}
 	s.addrs = addrs
+
+	var loops sync.WaitGroup
+	threads, release, err := s.startUDPReaders(&loops, udps)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	defer release()
+	for _, t := range tcps {
+		loops.Go(func() { s.serveTCP(t) })
+	}
+	loops.Go(func() { s.clock.run(ctx) })
 	close(s.ready)
 	strs := make([]string, len(addrs))
 	for i, a := range addrs {
 		strs[i] = a.String()
 	}
-	s.log.Info("dns listening", zap.Strings("addrs", strs), zap.Int("udp_sockets_per_address", len(udps)/len(addrs)))
-
-	// One reader per socket, answering inline: the kernel spreads the
-	// queries over the sockets (SO_REUSEPORT), and no goroutine is
-	// started or buffer allocated per packet.
-	var loops sync.WaitGroup
-	for _, u := range udps {
-		pktinfo := enablePktinfo(u)
-		loops.Go(func() { s.serveUDP(u, pktinfo) })
+	mode := config.UDPReaderNetpoll
+	if s.threads {
+		mode = config.UDPReaderThread
 	}
-	for _, t := range tcps {
-		loops.Go(func() { s.serveTCP(t) })
-	}
-	loops.Go(func() { s.clock.run(ctx) })
+	s.log.Info("dns listening", zap.Strings("addrs", strs), zap.Int("udp_sockets_per_address", len(udps)/len(addrs)),
+		zap.String("udp_reader", mode), zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 
 	<-ctx.Done()
+	for _, t := range threads {
+		t.stop()
+	}
 	closeAll()
 	s.tcp.shutdown()
 	loops.Wait()
+	for _, t := range threads {
+		t.close()
+	}
 
 	grace := time.Duration(s.Handler().limits.readTimeout) + time.Second
 	done := make(chan struct{})
@@ -234,6 +254,40 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("dns stopped")
 	return nil
+}
+
+// startUDPReaders starts one reader per UDP socket, answering inline: the
+// kernel spreads the queries over the sockets (SO_REUSEPORT), and no
+// goroutine is started or buffer allocated per packet. With thread
+// readers it takes the sockets from the runtime's poller (closing the
+// *net.UDPConn values) and raises GOMAXPROCS by one per thread until
+// release is called; the threads are to be stopped, and closed once the
+// loops are done. On error nothing is started.
+func (s *Server) startUDPReaders(loops *sync.WaitGroup, udps []*net.UDPConn) (threads []*udpThread, release func(), err error) {
+	pktinfo := make([]bool, len(udps))
+	for i, u := range udps {
+		pktinfo[i] = enablePktinfo(u)
+		if !s.threads {
+			continue
+		}
+		t, err := newUDPThread(u, s.threadWake)
+		if err != nil {
+			for _, t := range threads {
+				t.close()
+			}
+			return nil, nil, fmt.Errorf("dns listen %s: %w", u.LocalAddr(), err)
+		}
+		threads = append(threads, t)
+	}
+	release = reserveProcs(len(threads))
+	for i, u := range udps {
+		if threads != nil {
+			loops.Go(func() { s.serveUDPThread(threads[i], pktinfo[i]) })
+		} else {
+			loops.Go(func() { s.serveUDP(u, pktinfo[i]) })
+		}
+	}
+	return threads, release, nil
 }
 
 // handle answers one message with the current handler, recording metrics.

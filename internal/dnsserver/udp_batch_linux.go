@@ -100,6 +100,44 @@ func newUDPBatch(rc syscall.RawConn, pktinfo bool) *udpBatch {
 // longer than its 20 µs threshold) and is woken on every call, which cost
 // a third of the server's CPU under load.
 func (b *udpBatch) recvmmsg(fd uintptr) bool {
+	for {
+		switch e := b.recv(fd, unix.MSG_DONTWAIT); e {
+		case 0:
+			b.errno = 0
+			b.drained = b.n < batchSize
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			b.errno = e
+			return true
+		}
+	}
+}
+
+// recv makes one recvmmsg system call on fd with flags, reading up to
+// batchSize datagrams into the batch (b.n, 0 on error), and returns its
+// error number. It is a raw system call, unseen by the scheduler.
+func (b *udpBatch) recv(fd uintptr, flags int) syscall.Errno {
+	b.resetReceive()
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
+		uintptr(flags), 0, 0)
+	return b.received(n, e)
+}
+
+// recvSeen is recv made as a system call the scheduler sees: one that
+// may block long, during which the goroutine's P goes to other work.
+func (b *udpBatch) recvSeen(fd uintptr, flags int) syscall.Errno {
+	b.resetReceive()
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
+		uintptr(flags), 0, 0)
+	return b.received(n, e)
+}
+
+// resetReceive readies the receive headers for a recvmmsg.
+func (b *udpBatch) resetReceive() {
 	for i := range b.rhdrs {
 		h := &b.rhdrs[i]
 		h.Len = 0
@@ -109,22 +147,15 @@ func (b *udpBatch) recvmmsg(fd uintptr) bool {
 			h.Hdr.SetControllen(oobSize)
 		}
 	}
-	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			b.n, b.errno = int(n), 0
-			b.drained = b.n < batchSize
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		b.n, b.errno = 0, e
-		return true
+}
+
+// received records a recvmmsg's result.
+func (b *udpBatch) received(n uintptr, e syscall.Errno) syscall.Errno {
+	b.n = 0
+	if e == 0 {
+		b.n = int(n)
 	}
+	return e
 }
 
 // sendmmsg is the RawConn.Write callback: it writes shdrs[sendOff:sendN],
