@@ -112,7 +112,7 @@ func TestUDPThreadsReserveProcs(t *testing.T) {
 // TestUDPThreadWaitInterrupted checks, with thread readers whose receive
 // timeout never expires in the test, that garbage collections (which stop
 // every goroutine, the readers included, by signalling the threads of
-// those that hold a P) finish while the readers wait, busy or idle, that
+// those that hold a P) finish while the readers wait, that
 // they answer afterwards, and that the server stops. A reader that the signal did not interrupt would
 // freeze the whole process, timers included, so the check runs in a child
 // process that the test kills after a minute.
@@ -138,8 +138,7 @@ func testUDPThreadWaitInterrupted(t *testing.T) {
 	cfg := testConfig(t, nil, "")
 	s := runServer(t, cfg, engine(cfg), 1, func(s *Server) { s.threadWake = time.Hour })
 	addr := s.Addrs()[0].String()
-	// Right after an answer the reader waits keeping its P (busy); 10 ms
-	// later it waits as a system call the scheduler sees (idle).
+	// Collections right after an answer and after idle spells.
 	for i := range 50 {
 		runtime.GC()
 		if i%10 == 9 {
