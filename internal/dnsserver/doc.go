@@ -18,8 +18,9 @@
 // allocated once per socket (udp_batch_linux.go). By default
 // (dns.udp_reader: thread, udp_thread_linux.go) it does so on a socket
 // taken out of the runtime's poller, sleeping in a blocking recvmmsg as
-// C servers do, and holds its P meanwhile (Run raises GOMAXPROCS to match);
-// with netpoll it waits in the poller between non-blocking calls. Both
+// C servers do, and holds its P meanwhile while queries come (GOMAXPROCS
+// is one higher for it until it has been idle for a second); with
+// netpoll it waits in the poller between non-blocking calls. Both
 // bypass the scheduler's system call bookkeeping, which on one CPU cost
 // more than the calls themselves (a P retaken by sysmon on nearly every
 // call). Elsewhere it reads one datagram per call. A query

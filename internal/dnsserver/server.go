@@ -44,6 +44,9 @@ type Server struct {
 	// threadWake is the receive timeout of thread readers
 	// (threadWakeInterval; tests lengthen it).
 	threadWake time.Duration
+	// threadIdle is how long a thread reader goes without a datagram
+	// before it gives its P back (threadIdleAfter; tests change it).
+	threadIdle time.Duration
 	log        *zap.Logger
 	m          *metrics
 
@@ -94,6 +97,7 @@ func NewServer(cfg *config.Config, router Router, deps Deps) (*Server, error) {
 		sockets:    min(sockets, maxUDPSockets),
 		threads:    udpThreadsSupported && cfg.DNS.UDPReader != config.UDPReaderNetpoll,
 		threadWake: threadWakeInterval,
+		threadIdle: threadIdleAfter,
 		log:        deps.Logger,
 		m:          m,
 		ready:      make(chan struct{}),
@@ -176,7 +180,7 @@ func (s *Server) Addrs() []netip.AddrPort {
 // read finish (bounded by the TCP read timeout) and returns nil. It
 // returns an error when a listener cannot be bound. With thread readers
 // (dns.udp_reader: thread, on Linux) GOMAXPROCS is one higher per UDP
-// socket while it runs (startUDPReaders).
+// socket that is receiving queries (serveUDPThread).
 func (s *Server) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("dns server: Run called twice")
@@ -206,12 +210,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addrs = addrs
 
 	var loops sync.WaitGroup
-	threads, release, err := s.startUDPReaders(&loops, udps)
+	threads, err := s.startUDPReaders(&loops, udps)
 	if err != nil {
 		closeAll()
 		return err
 	}
-	defer release()
 	for _, t := range tcps {
 		loops.Go(func() { s.serveTCP(t) })
 	}
@@ -260,10 +263,9 @@ func (s *Server) Run(ctx context.Context) error {
 // kernel spreads the queries over the sockets (SO_REUSEPORT), and no
 // goroutine is started or buffer allocated per packet. With thread
 // readers it takes the sockets from the runtime's poller (closing the
-// *net.UDPConn values) and raises GOMAXPROCS by one per thread until
-// release is called; the threads are to be stopped, and closed once the
-// loops are done. On error nothing is started.
-func (s *Server) startUDPReaders(loops *sync.WaitGroup, udps []*net.UDPConn) (threads []*udpThread, release func(), err error) {
+// *net.UDPConn values); the threads are to be stopped, and closed once
+// the loops are done. On error nothing is started.
+func (s *Server) startUDPReaders(loops *sync.WaitGroup, udps []*net.UDPConn) (threads []*udpThread, err error) {
 	pktinfo := make([]bool, len(udps))
 	for i, u := range udps {
 		pktinfo[i] = enablePktinfo(u)
@@ -275,11 +277,10 @@ func (s *Server) startUDPReaders(loops *sync.WaitGroup, udps []*net.UDPConn) (th
 			for _, t := range threads {
 				t.close()
 			}
-			return nil, nil, fmt.Errorf("dns listen %s: %w", u.LocalAddr(), err)
+			return nil, fmt.Errorf("dns listen %s: %w", u.LocalAddr(), err)
 		}
 		threads = append(threads, t)
 	}
-	release = reserveProcs(len(threads))
 	for i, u := range udps {
 		if threads != nil {
 			loops.Go(func() { s.serveUDPThread(threads[i], pktinfo[i]) })
@@ -287,7 +288,7 @@ func (s *Server) startUDPReaders(loops *sync.WaitGroup, udps []*net.UDPConn) (th
 			loops.Go(func() { s.serveUDP(u, pktinfo[i]) })
 		}
 	}
-	return threads, release, nil
+	return threads, nil
 }
 
 // handle answers one message with the current handler, recording metrics.

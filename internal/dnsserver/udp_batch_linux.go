@@ -121,6 +121,14 @@ func (b *udpBatch) recvmmsg(fd uintptr) bool {
 // batchSize datagrams into the batch (b.n, 0 on error), and returns its
 // error number. It is a raw system call, unseen by the scheduler.
 func (b *udpBatch) recv(fd uintptr, flags int) syscall.Errno {
+	b.resetReceive()
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
+		uintptr(flags), 0, 0)
+	return b.received(n, e)
+}
+
+// resetReceive readies the receive headers for a recvmmsg.
+func (b *udpBatch) resetReceive() {
 	for i := range b.rhdrs {
 		h := &b.rhdrs[i]
 		h.Len = 0
@@ -130,13 +138,24 @@ func (b *udpBatch) recv(fd uintptr, flags int) syscall.Errno {
 			h.Hdr.SetControllen(oobSize)
 		}
 	}
-	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
-		uintptr(flags), 0, 0)
+}
+
+// received records a recvmmsg's result in b.n and returns its error.
+func (b *udpBatch) received(n uintptr, e syscall.Errno) syscall.Errno {
 	b.n = 0
 	if e == 0 {
 		b.n = int(n)
 	}
 	return e
+}
+
+// recvSeen is recv made as a system call the scheduler sees, for a wait
+// that may be long: the goroutine's P goes to other work meanwhile.
+func (b *udpBatch) recvSeen(fd uintptr, flags int) syscall.Errno {
+	b.resetReceive()
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
+		uintptr(flags), 0, 0)
+	return b.received(n, e)
 }
 
 // sendmmsg is the RawConn.Write callback: it writes shdrs[sendOff:sendN],

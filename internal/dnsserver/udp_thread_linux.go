@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -37,15 +38,17 @@ const threadSendTimeout = 100 * time.Millisecond
 // Waiting through the poller costs each wake-up two epoll_pwait calls and
 // a park and wake of the goroutine by the scheduler: about 2 µs of CPU
 // per query more than gdnsd at 40000 queries/s on one CPU (bench/README.md
-// "Where the time goes"). The thread instead makes its blocking calls
+// "Where the time goes"). While queries flow, the thread instead waits
 // with RawSyscall6, which the runtime does not see: the reader keeps its
-// P while it waits, so Run raises GOMAXPROCS by one per thread reader
-// (reserveProcs) and the rest of the program keeps the Ps it had. (A
-// blocking Syscall6 instead would let sysmon retake the P 20 µs into each
-// wait and hand it back after, which measured 12.8 µs per query.)
+// P while it waits, so GOMAXPROCS is raised by one for it (reserveProcs)
+// and the rest of the program keeps the Ps it had. (A blocking Syscall6
+// on every wait would let sysmon retake the P 20 µs into it and hand it
+// back after, which measured 12.8 µs per query.)
 type udpThread struct {
 	fd      int
 	closing atomic.Bool
+	// wake is the receive timeout while busy (threadWakeInterval).
+	wake unix.Timeval
 }
 
 // newUDPThread takes u's socket from the runtime's poller for a thread
@@ -69,14 +72,12 @@ func newUDPThread(u *net.UDPConn, wait time.Duration) (*udpThread, error) {
 	if dupErr != nil {
 		return nil, fmt.Errorf("udp thread reader: duplicate socket: %w", dupErr)
 	}
-	wake := unix.NsecToTimeval(wait.Nanoseconds())
 	send := unix.NsecToTimeval(threadSendTimeout.Nanoseconds())
 	for _, step := range []struct {
 		what string
 		err  error
 	}{
 		{"set blocking", unix.SetNonblock(fd, false)},
-		{"set SO_RCVTIMEO", unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &wake)},
 		{"set SO_SNDTIMEO", unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &send)},
 	} {
 		if step.err != nil {
@@ -84,7 +85,7 @@ func newUDPThread(u *net.UDPConn, wait time.Duration) (*udpThread, error) {
 			return nil, fmt.Errorf("udp thread reader: %s: %w", step.what, step.err)
 		}
 	}
-	return &udpThread{fd: fd}, nil
+	return &udpThread{fd: fd, wake: unix.NsecToTimeval(wait.Nanoseconds())}, nil
 }
 
 // stop makes the reader return: it marks the thread closing and shuts the
@@ -97,25 +98,62 @@ func (t *udpThread) stop() {
 // close closes the socket; call it after the reader has returned.
 func (t *udpThread) close() { _ = unix.Close(t.fd) }
 
+// threadIdleAfter is how long a thread reader goes without a datagram
+// before it counts as idle.
+const threadIdleAfter = time.Second
+
 // serveUDPThread reads and answers t's datagrams until t is stopped: one
 // blocking recvmmsg reads every datagram waiting (up to batchSize), they
 // are answered inline as by serveUDPBatch, and one sendmmsg replies.
 //
-// The reader keeps its P while it waits, busy or idle. Idle, that costs
-// a signal every 10 ms, by which the runtime preempts a goroutine that has
-// held its P that long (0.3% of a CPU per socket here). Giving the P
-// back while idle (waiting with Syscall6) was tried: the process then ran
-// its other goroutines on more Ps than it has CPUs whenever DNS was quiet,
-// and the proxy's p99 latency under load rose from 2.6 to 4-9 ms.
+// While queries flow the reader is busy: it waits with a raw system call,
+// keeping its P, for which GOMAXPROCS is one higher (reserveProcs), and
+// the socket has a receive timeout (threadWakeInterval). After
+// threadIdleAfter (s.threadIdle) without a datagram it is idle: the P is given back
+// (GOMAXPROCS one lower again), the timeout cleared, and it waits with a
+// system call the scheduler sees. An idle reader then costs nothing; one
+// that kept its P would be signalled every 10 ms (the runtime preempts a
+// goroutine that has held its P that long), which cost 0.5% of a CPU per
+// socket. Keeping the reader's P reserved while it is idle instead would
+// let the process run its other goroutines on more Ps than it has CPUs
+// whenever DNS is quiet, which raised the proxy's p99 latency under load
+// from 2.6 to 4-9 ms. The first datagram after an idle spell pays for one
+// change of GOMAXPROCS (a stop of the world, tens of microseconds).
 func (s *Server) serveUDPThread(t *udpThread, pktinfo bool) {
 	b := newUDPBatch(nil, pktinfo)
 	fd := uintptr(t.fd)
 	var smp sampler
+	var release func() // non-nil while busy
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	var lastData int64
 	for !t.closing.Load() {
-		switch e := b.recv(fd, unix.MSG_WAITFORONE); e {
+		var e syscall.Errno
+		if release != nil {
+			e = b.recv(fd, unix.MSG_WAITFORONE)
+		} else {
+			e = b.recvSeen(fd, unix.MSG_WAITFORONE)
+		}
+		switch e {
 		case 0:
+			if b.n == 0 {
+				continue // shut down
+			}
+			lastData = s.clock.nanos()
+			if release == nil {
+				release = t.busy()
+			}
 		case unix.EAGAIN, unix.EINTR:
-			continue // receive timeout or signal: see whether to stop
+			// The receive timeout, or a signal (the runtime's preemption).
+			if release != nil && s.clock.nanos()-lastData >= int64(s.threadIdle) {
+				t.idle()
+				release()
+				release = nil
+			}
+			continue
 		default:
 			// Transient (e.g. no buffer space): do not spin on it.
 			time.Sleep(time.Millisecond)
@@ -124,6 +162,21 @@ func (s *Server) serveUDPThread(t *udpThread, pktinfo bool) {
 		s.answerBatch(b, &smp)
 		b.sendWaiting(fd)
 	}
+}
+
+// busy readies t for raw waits: it reserves a P and sets the receive
+// timeout, returning the function that gives the P back, or nil (the
+// reader stays idle) if the timeout cannot be set.
+func (t *udpThread) busy() (release func()) {
+	if unix.SetsockoptTimeval(t.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &t.wake) != nil {
+		return nil
+	}
+	return reserveProcs(1)
+}
+
+// idle clears t's receive timeout, for waits the scheduler sees.
+func (t *udpThread) idle() {
+	_ = unix.SetsockoptTimeval(t.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
 }
 
 // sendWaiting writes the queued datagrams on the blocking descriptor fd,

@@ -81,19 +81,39 @@ func TestUDPReaders(t *testing.T) {
 	}
 }
 
+// askFromMany sends a query to addr from 64 client sockets (64 source
+// ports, so that SO_REUSEPORT spreads them over every socket of the
+// group) and fails the test unless each is answered.
+func askFromMany(t *testing.T, addr string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			if r := exchange(t, "udp", addr, query("c.example.test.", dns.TypeA, 0)); len(r.Answer) != 1 {
+				t.Errorf("answer %v", r)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestUDPThreadsReserveProcs checks that thread readers, which keep their
-// P while they wait, get one more P each while the server runs, and give
-// them back when it stops. (Not parallel: GOMAXPROCS is process-wide.)
+// P while they wait for queries, get one more P each while queries come,
+// and none while the server is idle or stopped. (Not parallel: GOMAXPROCS
+// is process-wide.)
 func TestUDPThreadsReserveProcs(t *testing.T) {
 	base := runtime.GOMAXPROCS(0)
 	cfg := testConfig(t, nil, "")
 	cfg.DNS.Listen = []string{"127.0.0.1:0", "127.0.0.2:0"} // 2 sockets each
-	s := startServerN(t, cfg, engine(cfg), 2)
-	if got := runtime.GOMAXPROCS(0); got != base+4 {
-		t.Errorf("GOMAXPROCS while serving with 4 thread readers = %d, want %d", got, base+4)
+	s := runServer(t, cfg, engine(cfg), 2, func(s *Server) { s.threadIdle = time.Hour })
+	if got := runtime.GOMAXPROCS(0); got != base {
+		t.Errorf("GOMAXPROCS before any query = %d, want %d", got, base)
 	}
-	if r := exchange(t, "udp", s.Addrs()[1].String(), query("c.example.test.", dns.TypeA, 0)); len(r.Answer) != 1 {
-		t.Errorf("answer %v", r)
+	for _, a := range s.Addrs() {
+		askFromMany(t, a.String())
+	}
+	if got := runtime.GOMAXPROCS(0); got != base+4 {
+		t.Errorf("GOMAXPROCS with 4 thread readers receiving = %d, want %d", got, base+4)
 	}
 	cfg2 := testConfig(t, nil, "")
 	cfg2.DNS.UDPSockets = 0
@@ -109,6 +129,24 @@ func TestUDPThreadsReserveProcs(t *testing.T) {
 	}
 	if got := runtime.GOMAXPROCS(0); got != base {
 		t.Errorf("GOMAXPROCS after the server stopped = %d, want %d", got, base)
+	}
+}
+
+// TestUDPThreadsIdleGiveBackProcs checks that thread readers give their
+// P back once no query has come for the idle time, and answer afterwards.
+func TestUDPThreadsIdleGiveBackProcs(t *testing.T) {
+	base := runtime.GOMAXPROCS(0)
+	cfg := testConfig(t, nil, "") // 2 sockets
+	s := runServer(t, cfg, engine(cfg), 1, func(s *Server) { s.threadIdle = 50 * time.Millisecond })
+	for round := range 2 {
+		askFromMany(t, s.addr)
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.GOMAXPROCS(0) != base {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: GOMAXPROCS %d 10 s after the last query, want %d", round, runtime.GOMAXPROCS(0), base)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
 

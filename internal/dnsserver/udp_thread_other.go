@@ -8,8 +8,11 @@ import (
 	"time"
 )
 
-// threadWakeInterval is unused on this platform.
-const threadWakeInterval = 0
+// threadWakeInterval and threadIdleAfter are unused on this platform.
+const (
+	threadWakeInterval = 0
+	threadIdleAfter    = 0
+)
 
 // udpThreadsSupported is false: thread readers block in recvmmsg, which
 // is Linux's; elsewhere every socket is read through the runtime's poller.
