@@ -17,13 +17,13 @@ import (
 // of its own (udp_reader: thread).
 const udpThreadsSupported = true
 
-// threadWakeInterval is the receive timeout of a thread reader's socket:
-// a blocked recvmmsg returns at least this often. What it is for: with a
-// receive timeout set, a signal interrupts recvmmsg (EINTR) instead of
-// restarting it, so that the Go runtime's preemption signal (a garbage
-// collection stopping the world, a goroutine that has held its P for
-// 10 ms) brings the reader, which holds its P in a raw system call, back
-// into Go at once.
+// threadWakeInterval is the receive timeout of a busy thread reader's
+// socket (see serveUDPThread): its recvmmsg returns at least this often.
+// What it is for: with a receive timeout set, a signal interrupts
+// recvmmsg (EINTR) instead of restarting it, so that the Go runtime's
+// preemption signal (a garbage collection stopping the world, a goroutine
+// that has held its P for 10 ms) brings the reader, which holds its P in
+// a raw system call, back into Go at once.
 const threadWakeInterval = 100 * time.Millisecond
 
 // threadSendTimeout bounds how long a thread reader waits for send
@@ -54,8 +54,8 @@ type udpThread struct {
 // newUDPThread takes u's socket from the runtime's poller for a thread
 // reader: it duplicates the descriptor and closes u, which removes the
 // socket from the poller's epoll set (else every datagram would also
-// wake the poller), then makes the copy blocking, with wait as its
-// receive timeout (threadWakeInterval) and the send timeout above. The
+// wake the poller), then makes the copy blocking, with the send timeout
+// above; wait is its receive timeout while busy (threadWakeInterval). The
 // socket stays bound, in its SO_REUSEPORT group, with its options
 // (pktinfo). u is closed even on error.
 func newUDPThread(u *net.UDPConn, wait time.Duration) (*udpThread, error) {
@@ -109,16 +109,16 @@ const threadIdleAfter = time.Second
 // While queries flow the reader is busy: it waits with a raw system call,
 // keeping its P, for which GOMAXPROCS is one higher (reserveProcs), and
 // the socket has a receive timeout (threadWakeInterval). After
-// threadIdleAfter (s.threadIdle) without a datagram it is idle: the P is given back
-// (GOMAXPROCS one lower again), the timeout cleared, and it waits with a
-// system call the scheduler sees. An idle reader then costs nothing; one
-// that kept its P would be signalled every 10 ms (the runtime preempts a
-// goroutine that has held its P that long), which cost 0.5% of a CPU per
-// socket. Keeping the reader's P reserved while it is idle instead would
-// let the process run its other goroutines on more Ps than it has CPUs
-// whenever DNS is quiet, which raised the proxy's p99 latency under load
-// from 2.6 to 4-9 ms. The first datagram after an idle spell pays for one
-// change of GOMAXPROCS (a stop of the world, tens of microseconds).
+// s.threadIdle (threadIdleAfter) without a datagram it is idle: it gives
+// the P back (GOMAXPROCS one lower again), clears the timeout and waits
+// with a system call the scheduler sees. An idle reader then costs
+// nothing; one that kept its P would be signalled every 10 ms (the runtime
+// preempts a goroutine that has held its P that long), which cost 0.5% of
+// a CPU per socket. Keeping the extra P while idle instead would let the
+// process run its other goroutines on more Ps than it has CPUs whenever
+// DNS is quiet, which raised the proxy's p99 latency under load from 2.6
+// to 4-9 ms. The first datagram after an idle spell pays for one change of
+// GOMAXPROCS (a stop of the world, tens of microseconds).
 func (s *Server) serveUDPThread(t *udpThread, pktinfo bool) {
 	b := newUDPBatch(nil, pktinfo)
 	fd := uintptr(t.fd)
