@@ -38,7 +38,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error does not start with the file name: %q", err)
 		}
 		syntax := yaml.Unmarshal(data, new(yaml.Node)) != nil
-		lines := bytes.Count(data, []byte("\n")) + 1
+		lines := yamlLines(data)
 		for _, e := range errs.List {
 			if e.File != name || e.Msg == "" {
 				t.Fatalf("error without file or message: %+v", e)
@@ -51,6 +51,27 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// yamlLines counts the lines of data as the YAML parser numbers them: it
+// breaks lines at LF, CR, CR LF, and the Unicode breaks NEL, LS and PS.
+func yamlLines(data []byte) int {
+	lines := 1
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\n':
+			lines++
+		case data[i] == '\r':
+			lines++
+			if i+1 < len(data) && data[i+1] == '\n' {
+				i++
+			}
+		case bytes.HasPrefix(data[i:], []byte("\u0085")), bytes.HasPrefix(data[i:], []byte("\u2028")),
+			bytes.HasPrefix(data[i:], []byte("\u2029")):
+			lines++
+		}
+	}
+	return lines
 }
 
 // checkAccepted checks the invariants validation promises of an accepted
