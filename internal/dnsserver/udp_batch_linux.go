@@ -101,7 +101,7 @@ func newUDPBatch(rc syscall.RawConn, pktinfo bool) *udpBatch {
 // a third of the server's CPU under load.
 func (b *udpBatch) recvmmsg(fd uintptr) bool {
 	for {
-		switch e := b.recv(fd, unix.MSG_DONTWAIT); e {
+		switch e := b.recv(fd, unix.MSG_DONTWAIT, false); e {
 		case 0:
 			b.errno = 0
 			b.drained = b.n < batchSize
@@ -119,16 +119,10 @@ func (b *udpBatch) recvmmsg(fd uintptr) bool {
 
 // recv makes one recvmmsg system call on fd with flags, reading up to
 // batchSize datagrams into the batch (b.n, 0 on error), and returns its
-// error number. It is a raw system call, unseen by the scheduler.
-func (b *udpBatch) recv(fd uintptr, flags int) syscall.Errno {
-	b.resetReceive()
-	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
-		uintptr(flags), 0, 0)
-	return b.received(n, e)
-}
-
-// resetReceive readies the receive headers for a recvmmsg.
-func (b *udpBatch) resetReceive() {
+// error number. It is a raw system call, unseen by the scheduler, unless
+// seen is set: then it is one the scheduler sees, for a wait that may be
+// long, during which the goroutine's P goes to other work.
+func (b *udpBatch) recv(fd uintptr, flags int, seen bool) syscall.Errno {
 	for i := range b.rhdrs {
 		h := &b.rhdrs[i]
 		h.Len = 0
@@ -138,24 +132,20 @@ func (b *udpBatch) resetReceive() {
 			h.Hdr.SetControllen(oobSize)
 		}
 	}
-}
-
-// received records a recvmmsg's result in b.n and returns its error.
-func (b *udpBatch) received(n uintptr, e syscall.Errno) syscall.Errno {
+	var n uintptr
+	var e syscall.Errno
+	if seen {
+		n, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
+			uintptr(flags), 0, 0)
+	} else {
+		n, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
+			uintptr(flags), 0, 0)
+	}
 	b.n = 0
 	if e == 0 {
 		b.n = int(n)
 	}
 	return e
-}
-
-// recvSeen is recv made as a system call the scheduler sees, for a wait
-// that may be long: the goroutine's P goes to other work meanwhile.
-func (b *udpBatch) recvSeen(fd uintptr, flags int) syscall.Errno {
-	b.resetReceive()
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdrs[0])), batchSize,
-		uintptr(flags), 0, 0)
-	return b.received(n, e)
 }
 
 // sendmmsg is the RawConn.Write callback: it writes shdrs[sendOff:sendN],

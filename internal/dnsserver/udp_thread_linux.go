@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -131,13 +130,7 @@ func (s *Server) serveUDPThread(t *udpThread, pktinfo bool) {
 	}()
 	var lastData int64
 	for !t.closing.Load() {
-		var e syscall.Errno
-		if release != nil {
-			e = b.recv(fd, unix.MSG_WAITFORONE)
-		} else {
-			e = b.recvSeen(fd, unix.MSG_WAITFORONE)
-		}
-		switch e {
+		switch e := b.recv(fd, unix.MSG_WAITFORONE, release == nil); e {
 		case 0:
 			if b.n == 0 {
 				continue // shut down
