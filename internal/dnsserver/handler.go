@@ -442,12 +442,17 @@ func headerReplyFor(buf []byte, resp *dns.Msg, rcode int) []byte {
 	return append(buf[:0], hdr[:]...)
 }
 
-// plainNameEnd returns the offset past the uncompressed name at off.
+// plainNameEnd returns the offset past the uncompressed name at off,
+// which must be at most 255 octets long on the wire (RFC 1035 section
+// 2.3.4), root label included.
 func plainNameEnd(msg []byte, off int) (int, bool) {
 	start := off
 	for off < len(msg) && off-start <= 255 {
 		c := int(msg[off])
 		if c == 0 {
+			if off+1-start > 255 {
+				return 0, false
+			}
 			return off + 1, true
 		}
 		if c&0xC0 != 0 {

@@ -150,3 +150,25 @@ func TestRawQueryAnswered(t *testing.T) {
 		t.Errorf("reply: %v", &m)
 	}
 }
+
+// TestPlainNameEndLimit: a name of 255 octets on the wire is read, one
+// of 256 is not (RFC 1035 section 2.3.4), so that no reply echoes a
+// question no client can parse (a FuzzRespond finding).
+func TestPlainNameEndLimit(t *testing.T) {
+	name := func(last int) []byte {
+		var b []byte
+		for range 3 {
+			b = append(b, 63)
+			b = append(b, bytes.Repeat([]byte{'a'}, 63)...)
+		}
+		b = append(b, byte(last))
+		b = append(b, bytes.Repeat([]byte{'b'}, last)...)
+		return append(b, 0, 0, 1, 0, 1) // root, type A, class IN
+	}
+	if end, ok := plainNameEnd(name(61), 0); !ok || end != 255 {
+		t.Errorf("255-octet name: end %d, ok %v", end, ok)
+	}
+	if _, ok := plainNameEnd(name(62), 0); ok {
+		t.Error("256-octet name accepted")
+	}
+}

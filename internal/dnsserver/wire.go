@@ -57,7 +57,7 @@ func parseQuery(req []byte) (q wireQuery, ok bool) {
 	// No compression pointer (nothing precedes the name to point at) and
 	// at most 255 bytes.
 	off, ok := plainNameEnd(req, headerSize)
-	if !ok || off-headerSize > 255 || off+4 > len(req) {
+	if !ok || off+4 > len(req) {
 		return q, false
 	}
 	q.nameEnd = off
